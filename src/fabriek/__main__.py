@@ -1,0 +1,3 @@
+from fabriek.cli.main import main
+
+main()

@@ -1,0 +1,228 @@
+"""API shapes of the access capability, shared by the API, the client, the CLI and the portal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from fabriek.access.enums import (
+    AllocationState,
+    DecisionOutcome,
+    EthicsCommitment,
+    ProposalState,
+    ReviewKind,
+    ReviewState,
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                                        max_length=60)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=10_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProposalFields(_In):
+    title: Short
+    abstract: Text
+    sector: Slug = Field(description="Sector of the work, e.g. health, energy, language.")
+    gpu_hours: int = Field(ge=1, le=100_000_000, description="GPU-hours requested.")
+    gpu_model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
+    storage_tb: float = Field(default=0.0, ge=0, le=100_000)
+    duration_months: int = Field(ge=1, le=60)
+    start_on: date
+    datasets: list[Short] = Field(default_factory=list, max_length=100)
+    intended_system: Text = Field(description="The AI system or model the compute is for.")
+    inference_share: float = Field(default=0.0, ge=0, le=1,
+                                   description="Share of the GPU-hours used for inference.")
+    civilian_use: bool
+    confidential: bool = False
+    ethics_commitment: EthicsCommitment | None = None
+    ethics_signed_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
+                                                       max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _signed(self) -> ProposalFields:
+        if (self.ethics_commitment is None) != (self.ethics_signed_by is None):
+            raise ValueError("an ethics commitment and the name of who signed it go together")
+        return self
+
+
+class ProposalCreate(ProposalFields):
+    organisation_id: int
+    mode: Slug
+
+
+class ProposalUpdate(_In):
+    """Fields of a draft that may change; omitted ones stay."""
+
+    title: Short | None = None
+    abstract: Text | None = None
+    sector: Slug | None = None
+    gpu_hours: int | None = Field(default=None, ge=1, le=100_000_000)
+    gpu_model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
+    storage_tb: float | None = Field(default=None, ge=0, le=100_000)
+    duration_months: int | None = Field(default=None, ge=1, le=60)
+    start_on: date | None = None
+    datasets: list[Short] | None = Field(default=None, max_length=100)
+    intended_system: Text | None = None
+    inference_share: float | None = Field(default=None, ge=0, le=1)
+    civilian_use: bool | None = None
+    confidential: bool | None = None
+    ethics_commitment: EthicsCommitment | None = None
+    ethics_signed_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
+                                                       max_length=200)] | None = None
+    mode: Slug | None = None
+
+
+class CheckRead(_Out):
+    check: str
+    passed: bool
+    rule: str
+    message: str
+    attempt: int
+    ran_at: datetime
+
+
+class ReviewRead(_Out):
+    id: int
+    proposal_id: int
+    reviewer_id: int | None  # hidden from applicants
+    kind: ReviewKind
+    state: ReviewState
+    scores: dict[str, int]
+    weighted_score: float | None
+    comment_to_applicant: str
+    private_comment: str | None = None  # hidden from applicants
+    conflict_reason: str | None = None
+    submitted_at: datetime | None
+
+
+class ProposalRead(_Out):
+    id: int
+    reference: str | None
+    organisation_id: int
+    mode: str
+    state: ProposalState
+    title: str
+    abstract: str
+    sector: str
+    gpu_hours: int
+    gpu_model: str | None
+    gpu_memory_gb: int | None
+    storage_tb: float
+    duration_months: int
+    start_on: date
+    datasets: list[str]
+    intended_system: str
+    inference_share: float
+    civilian_use: bool
+    confidential: bool
+    ethics_commitment: EthicsCommitment | None
+    ethics_signed_by: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    cutoff_at: datetime | None
+    decision_due_at: datetime | None
+    decided_at: datetime | None
+    decision: DecisionOutcome | None
+    decision_reasons: str
+    gpu_hours_granted: int | None
+    appeal_reason: str | None
+    policy_versions: dict[str, str]
+    checks: list[CheckRead] = Field(default_factory=list)
+    reviews: list[ReviewRead] = Field(default_factory=list)
+    allocation_ids: list[int] = Field(default_factory=list)
+
+
+class ReasonIn(_In):
+    reason: Reason
+
+
+class AppealDecision(_In):
+    reopen: bool = Field(description="True: back into review; false: the rejection stands.")
+    reason: Reason
+
+
+class DecisionIn(_In):
+    outcome: DecisionOutcome
+    reasons: Reason
+    gpu_hours_granted: int | None = Field(default=None, ge=1)
+    factory: Slug | None = None
+    partition: Slug | None = None
+
+    @model_validator(mode="after")
+    def _granted(self) -> DecisionIn:
+        if self.outcome is DecisionOutcome.accept_reduced and self.gpu_hours_granted is None:
+            raise ValueError("accepting with less needs gpu_hours_granted")
+        if self.outcome is DecisionOutcome.reject and self.gpu_hours_granted is not None:
+            raise ValueError("a rejection grants no GPU-hours")
+        return self
+
+
+class ReviewAssign(_In):
+    reviewer_id: int | None  # hidden from applicants
+    kind: ReviewKind
+
+
+class ReviewSubmit(_In):
+    scores: dict[Slug, int] = Field(min_length=1)
+    comment_to_applicant: Annotated[str, StringConstraints(strip_whitespace=True,
+                                                           max_length=20_000)] = ""
+    private_comment: Annotated[str, StringConstraints(strip_whitespace=True,
+                                                      max_length=20_000)] = ""
+
+
+class DirectAllocationCreate(ProposalFields):
+    """A strategic or emergency allocation, made by an access officer without a call."""
+
+    organisation_id: int
+    mode: Slug
+    reasons: Reason
+    factory: Slug | None = None
+    partition: Slug | None = None
+
+
+class AllocationRead(_Out):
+    id: int
+    proposal_id: int
+    organisation_id: int
+    factory: str
+    partition: str
+    gpu_hours: int
+    gpu_hours_used: float
+    gpu_hours_left: float
+    storage_tb: float
+    start_on: date
+    end_on: date
+    priority_class: str
+    state: AllocationState
+    created_at: datetime
+
+
+class CutoffRelease(_In):
+    mode: Slug
+
+
+class AuditEventRead(_Out):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: int
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    data: dict

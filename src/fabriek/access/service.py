@@ -1,0 +1,633 @@
+"""Use cases of the access capability: proposals, reviews, decisions and allocations.
+
+Every function: load → authorise (404 before 403) → policy → change → audit. None commits:
+the edge (API request, CLI command, task) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fabriek.access import policy as pol
+from fabriek.access import rules
+from fabriek.access.checks import DEFAULT_CHECKS, AdmissionCheck, CheckContext, ProposalFacts
+from fabriek.access.enums import (
+    AllocationState,
+    DecidedBy,
+    DecisionOutcome,
+    ProcedureKind,
+    ProposalState,
+    ReviewKind,
+    ReviewState,
+)
+from fabriek.access.models import Allocation, CheckRun, Proposal, Review
+from fabriek.access.policy_files import AccessMode, AccessPolicy, PartitionConfig, TimeUnit
+from fabriek.access.schemas import (
+    AllocationRead,
+    CheckRead,
+    DecisionIn,
+    DirectAllocationCreate,
+    ProposalCreate,
+    ProposalRead,
+    ProposalUpdate,
+    ReviewRead,
+    ReviewSubmit,
+)
+from fabriek.audit.service import record
+from fabriek.errors import Conflict, Forbidden, NotFound, PolicyRefusal, ValidationFailed
+from fabriek.identity.enums import Role
+from fabriek.identity.models import Membership, Organisation, User, UserRole
+from fabriek.identity.principal import SYSTEM, Principal
+from fabriek.kit.clock import utcnow
+
+S = ProposalState
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Policy and the admission checks in force; built once at start-up."""
+
+    policy: AccessPolicy
+    checks: Sequence[AdmissionCheck] = DEFAULT_CHECKS
+
+    def mode(self, mode_id: str) -> AccessMode:
+        mode = self.policy.modes.mode(mode_id)
+        if mode is None:
+            known = ", ".join(m.id for m in self.policy.modes.modes)
+            raise ValidationFailed(f"unknown access mode {mode_id!r}; the modes are: {known}")
+        return mode
+
+
+def _forbid(ok: bool, message: str) -> None:
+    if not ok:
+        raise Forbidden(message)
+
+
+def _transition(session: Session, actor: Principal, proposal: Proposal, target: ProposalState,
+                *, reason: str = "", data: dict[str, Any] | None = None) -> None:
+    """The one place a proposal changes state: check the table, set, audit."""
+    pol.check_transition(proposal.state, target)
+    previous = proposal.state
+    proposal.state = target
+    record(session, actor, f"proposal.{target.value}", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=proposal.organisation_id,
+           from_state=previous.value, to_state=target.value, reason=reason, data=data)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _review_pairs(session: Session, proposal_id: int) -> list[tuple[int, ReviewState]]:
+    return list(session.execute(select(Review.reviewer_id, Review.state)
+                                .where(Review.proposal_id == proposal_id)).tuples())
+
+
+def get_proposal(session: Session, principal: Principal, proposal_id: int,
+                 *, for_update: bool = False) -> Proposal:
+    """Raises: NotFound when it does not exist or the principal may not see it."""
+    q = select(Proposal).where(Proposal.id == proposal_id)
+    if for_update:
+        q = q.with_for_update()
+    proposal = session.execute(q).scalar_one_or_none()
+    if proposal is None or not rules.can_see_proposal(
+            principal, proposal.organisation_id, _review_pairs(session, proposal_id)):
+        raise NotFound(f"proposal {proposal_id} not found")
+    return proposal
+
+
+def list_proposals(
+    session: Session, principal: Principal, *, state: ProposalState | None = None,
+    mode: str | None = None, organisation_id: int | None = None, after: int = 0, limit: int = 50,
+) -> list[Proposal]:
+    q = select(Proposal).where(Proposal.id > after).order_by(Proposal.id).limit(limit)
+    if not principal.has(Role.access_officer):
+        assigned = select(Review.proposal_id).where(
+            Review.reviewer_id == principal.user_id, Review.state != ReviewState.conflict)
+        visible = Proposal.organisation_id.in_(principal.organisation_ids or {-1})
+        if principal.has(Role.reviewer):
+            visible = visible | Proposal.id.in_(assigned)
+        q = q.where(visible)
+    if state is not None:
+        q = q.where(Proposal.state == state)
+    if mode is not None:
+        q = q.where(Proposal.mode == mode)
+    if organisation_id is not None:
+        q = q.where(Proposal.organisation_id == organisation_id)
+    return list(session.execute(q).scalars())
+
+
+def review_view(principal: Principal, review: Review, organisation_id: int) -> ReviewRead:
+    view = ReviewRead.model_validate(review)
+    if review.reviewer_id == principal.user_id or rules.can_see_private_review_notes(
+            principal, organisation_id):
+        return view
+    # Applicants see scores and the comments meant for them, not who reviewed or private notes.
+    return view.model_copy(update={"reviewer_id": None, "private_comment": None,
+                                   "conflict_reason": None})
+
+
+def proposal_view(session: Session, principal: Principal, proposal: Proposal,
+                  *, detail: bool = True) -> ProposalRead:
+    view = ProposalRead.model_validate(proposal)
+    if not detail:
+        return view
+    last_attempt = select(func.max(CheckRun.attempt)).where(
+        CheckRun.proposal_id == proposal.id).scalar_subquery()
+    checks = session.execute(select(CheckRun).where(
+        CheckRun.proposal_id == proposal.id, CheckRun.attempt == last_attempt)
+        .order_by(CheckRun.id)).scalars()
+    reviews = session.execute(select(Review).where(Review.proposal_id == proposal.id)
+                              .order_by(Review.id)).scalars()
+    officer = principal.has(Role.access_officer)
+    member = principal.is_member(proposal.organisation_id)
+    shown = [review_view(principal, r, proposal.organisation_id) for r in reviews
+             if officer or r.reviewer_id == principal.user_id
+             or (member and r.state is ReviewState.submitted)]
+    allocation_ids = list(session.execute(select(Allocation.id).where(
+        Allocation.proposal_id == proposal.id).order_by(Allocation.id)).scalars())
+    return view.model_copy(update={
+        "checks": [CheckRead.model_validate(c) for c in checks],
+        "reviews": shown, "allocation_ids": allocation_ids})
+
+
+# --- drafting ----------------------------------------------------------------------------------
+
+
+def create_proposal(session: Session, principal: Principal, data: ProposalCreate,
+                    *, config: AccessConfig, now: datetime | None = None) -> Proposal:
+    """Draft a proposal for one of the principal's organisations.
+
+    Raises: NotFound (organisation not visible), Forbidden, ValidationFailed (unknown mode),
+    PolicyRefusal (a direct mode, which only access officers use).
+    """
+    org = session.get(Organisation, data.organisation_id)
+    if org is None or not (principal.is_member(org.id) or principal.has(Role.access_officer)):
+        raise NotFound(f"organisation {data.organisation_id} not found")
+    _forbid(rules.is_applicant_of(principal, org.id),
+            "only members of the organisation may apply on its behalf")
+    mode = config.mode(data.mode)
+    if mode.initiated_by != "applicant":
+        raise PolicyRefusal(f"{mode.label} is allocated directly by an access officer; it "
+                            "cannot be applied for", rule=f"access mode {mode.id}: initiated_by")
+    assert principal.user_id is not None
+    proposal = Proposal(**data.model_dump(), created_by_id=principal.user_id, state=S.draft,
+                        created_at=now or utcnow())
+    session.add(proposal)
+    session.flush()
+    record(session, principal, "proposal.drafted", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=org.id, to_state=S.draft.value,
+           data={"mode": mode.id, "gpu_hours": data.gpu_hours})
+    return proposal
+
+
+def update_proposal(session: Session, principal: Principal, proposal_id: int,
+                    data: ProposalUpdate, *, config: AccessConfig) -> Proposal:
+    """Change a draft. Raises: NotFound, Forbidden, InvalidTransition (no longer a draft)."""
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(rules.can_edit_proposal(principal, proposal.organisation_id),
+            "only members of the organisation may change its proposals")
+    if proposal.state is not S.draft:
+        raise Conflict(f"only a draft can be changed; this proposal is {proposal.state.value}")
+    changes = data.model_dump(exclude_unset=True)
+    if "mode" in changes:
+        mode = config.mode(changes["mode"])
+        if mode.initiated_by != "applicant":
+            raise PolicyRefusal(f"{mode.label} cannot be applied for",
+                                rule=f"access mode {mode.id}: initiated_by")
+    merged = {**ProposalUpdate.model_validate(
+        {k: getattr(proposal, k) for k in ProposalUpdate.model_fields}).model_dump(), **changes}
+    if (merged["ethics_commitment"] is None) != (merged["ethics_signed_by"] is None):
+        raise ValidationFailed("an ethics commitment and the name of who signed it go together")
+    for key, value in changes.items():
+        setattr(proposal, key, value)
+    record(session, principal, "proposal.edited", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=proposal.organisation_id,
+           data=data.model_dump(mode="json", exclude_unset=True))
+    return proposal
+
+
+# --- submission and admission checks ---------------------------------------------------------
+
+
+def _reference(proposal: Proposal, mode: AccessMode, now: datetime) -> str:
+    return f"FAB-{now.year}{mode.code}-{proposal.id:06d}"
+
+
+def _decision_due(mode: AccessMode, submitted_at: datetime, cutoff_at: datetime | None
+                  ) -> datetime:
+    target = mode.target_decision
+    start = cutoff_at if target.counted_from == "cutoff" and cutoff_at else submitted_at
+    if target.unit is TimeUnit.working_days:
+        return pol.add_working_days(start, target.amount)
+    step = {TimeUnit.minutes: timedelta(minutes=1), TimeUnit.hours: timedelta(hours=1),
+            TimeUnit.calendar_days: timedelta(days=1)}[target.unit]
+    return start + step * target.amount
+
+
+def _context(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
+             now: datetime) -> CheckContext:
+    org = session.get(Organisation, proposal.organisation_id)
+    assert org is not None
+    facts = pol.OrganisationFacts(
+        kind=org.kind, country=org.country, founded_on=org.founded_on, headcount=org.headcount,
+        turnover_eur=org.turnover_eur, balance_sheet_eur=org.balance_sheet_eur,
+        public_control=org.public_control)
+    return CheckContext(
+        proposal=ProposalFacts(
+            mode=mode.id, gpu_hours=proposal.gpu_hours, duration_months=proposal.duration_months,
+            start_on=proposal.start_on, storage_tb=proposal.storage_tb,
+            inference_share=proposal.inference_share, civilian_use=proposal.civilian_use,
+            ethics_commitment=proposal.ethics_commitment,
+            ethics_signed_by=proposal.ethics_signed_by),
+        mode=mode,
+        eligibility=pol.check_eligibility(org.country, config.policy.eligibility),
+        classification=pol.classify_organisation(facts, config.policy.classification,
+                                                 now.date()),
+        organisation_vouched=org.vouched_at is not None,
+        today=now.date(),
+    )
+
+
+def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
+                now: datetime) -> list[CheckRun]:
+    ctx = _context(session, proposal, mode, config, now)
+    attempt = (session.execute(select(func.max(CheckRun.attempt)).where(
+        CheckRun.proposal_id == proposal.id)).scalar() or 0) + 1
+    runs = [CheckRun(proposal_id=proposal.id, attempt=attempt, check=r.check, passed=r.passed,
+                     rule=r.rule, message=r.message, ran_at=now)
+            for r in (check(ctx) for check in config.checks)]
+    session.add_all(runs)
+    return runs
+
+
+def submit_proposal(session: Session, principal: Principal, proposal_id: int,
+                    *, config: AccessConfig, now: datetime | None = None) -> Proposal:
+    """Submit a draft and run the admission checks.
+
+    Steps: draft → submitted; run every admission check and store the results; a failed check
+    rejects with its rule and reason; else an automatic mode is accepted (with its allocation),
+    a cut-off mode waits for its cut-off, a review mode goes into review.
+    Raises: NotFound, Forbidden, InvalidTransition.
+    """
+    now = now or utcnow()
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(rules.can_edit_proposal(principal, proposal.organisation_id),
+            "only members of the organisation may submit its proposals")
+    mode = config.mode(proposal.mode)
+    _transition(session, principal, proposal, S.submitted)
+    proposal.submitted_at = now
+    proposal.reference = _reference(proposal, mode, now)
+    proposal.policy_versions = config.policy.versions()
+    _admit(session, proposal, mode, config, now)
+    return proposal
+
+
+def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
+           now: datetime) -> None:
+    runs = _run_checks(session, proposal, mode, config, now)
+    failed = [r for r in runs if not r.passed]
+    if failed:
+        reasons = "; ".join(f"{r.check}: {r.message} [{r.rule}]" for r in failed)
+        _reject(session, SYSTEM, proposal, reasons, now)
+        return
+    if mode.procedure.kind is ProcedureKind.automatic:
+        proposal.decision_due_at = now
+        _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+                "all admission checks passed; decided automatically", now)
+    elif mode.cutoffs is not None:
+        proposal.cutoff_at = pol.next_cutoff(mode.cutoffs, now)
+        proposal.decision_due_at = _decision_due(mode, now, proposal.cutoff_at)
+        record(session, SYSTEM, "proposal.held-for-cutoff", subject_type="proposal",
+               subject_id=proposal.id, organisation_id=proposal.organisation_id,
+               data={"cutoff_at": proposal.cutoff_at.isoformat()})
+    else:
+        proposal.decision_due_at = _decision_due(mode, now, None)
+        _transition(session, SYSTEM, proposal, S.in_review,
+                    reason="admission checks passed; waiting for review")
+
+
+def release_cutoff(session: Session, principal: Principal, mode_id: str, *, config: AccessConfig,
+                   now: datetime | None = None) -> list[Proposal]:
+    """Open review for every proposal of `mode_id` whose cut-off has passed. Safe to repeat."""
+    _forbid(principal is SYSTEM or rules.can_decide(principal),
+            "only access officers release cut-offs")
+    now = now or utcnow()
+    config.mode(mode_id)
+    due = list(session.execute(
+        select(Proposal).where(Proposal.mode == mode_id, Proposal.state == S.submitted,
+                               Proposal.cutoff_at <= now).order_by(Proposal.id).with_for_update()
+    ).scalars())
+    for proposal in due:
+        _transition(session, principal, proposal, S.in_review,
+                    reason=f"cut-off of {proposal.cutoff_at:%Y-%m-%d %H:%M} UTC passed")
+    return due
+
+
+# --- reviews -----------------------------------------------------------------------------------
+
+
+def assign_reviewer(session: Session, principal: Principal, proposal_id: int, *,
+                    reviewer_id: int, kind: ReviewKind, config: AccessConfig) -> Review:
+    """An access officer assigns a reviewer. Raises: Forbidden, NotFound, Conflict, PolicyRefusal.
+    """
+    _forbid(rules.can_decide(principal), "only access officers assign reviewers")
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    if proposal.state not in (S.submitted, S.in_review, S.appealed):
+        raise Conflict(f"reviewers can only be assigned to a proposal under consideration; "
+                       f"this one is {proposal.state.value}")
+    mode = config.mode(proposal.mode)
+    if kind not in {r.kind for r in mode.procedure.reviews}:
+        raise ValidationFailed(f"{mode.label} takes no {kind.value} review")
+    reviewer = session.get(User, reviewer_id)
+    if reviewer is None:
+        raise NotFound(f"user {reviewer_id} not found")
+    is_reviewer = session.execute(select(UserRole.id).where(
+        UserRole.user_id == reviewer_id, UserRole.role == Role.reviewer)).first()
+    if not is_reviewer:
+        raise ValidationFailed(f"{reviewer.email} does not hold the reviewer role")
+    if session.execute(select(Membership.id).where(
+            Membership.user_id == reviewer_id,
+            Membership.organisation_id == proposal.organisation_id)).first():
+        raise PolicyRefusal(f"{reviewer.email} belongs to the applicant organisation and may not "
+                            "review its proposal", rule="conflict of interest: own organisation")
+    if session.execute(select(Review.id).where(Review.proposal_id == proposal.id,
+                                               Review.reviewer_id == reviewer_id)).first():
+        raise Conflict(f"{reviewer.email} is already assigned to this proposal")
+    review = Review(proposal_id=proposal.id, reviewer_id=reviewer_id, kind=kind,
+                    state=ReviewState.assigned)
+    session.add(review)
+    session.flush()
+    record(session, principal, "review.assigned", subject_type="proposal", subject_id=proposal.id,
+           organisation_id=proposal.organisation_id,
+           data={"review_id": review.id, "reviewer_id": reviewer_id, "kind": kind.value})
+    return review
+
+
+def _own_review(session: Session, principal: Principal, review_id: int) -> tuple[Review, Proposal]:
+    review = session.get(Review, review_id)
+    if review is None or review.reviewer_id != principal.user_id:
+        raise NotFound(f"review {review_id} not found")
+    proposal = session.get(Proposal, review.proposal_id)
+    assert proposal is not None
+    return review, proposal
+
+
+def list_my_reviews(session: Session, principal: Principal) -> list[Review]:
+    return list(session.execute(select(Review).where(
+        Review.reviewer_id == principal.user_id, Review.state != ReviewState.conflict)
+        .order_by(Review.id)).scalars())
+
+
+def declare_conflict(session: Session, principal: Principal, review_id: int, *, reason: str
+                     ) -> Review:
+    """A reviewer declares a conflict of interest; from then on they no longer see the proposal.
+    """
+    review, proposal = _own_review(session, principal, review_id)
+    if review.state is not ReviewState.assigned:
+        raise Conflict(f"this review is already {review.state.value}")
+    review.state, review.conflict_reason = ReviewState.conflict, reason
+    record(session, principal, "review.conflict-declared", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=proposal.organisation_id, reason=reason,
+           data={"review_id": review.id})
+    return review
+
+
+def submit_review(session: Session, principal: Principal, review_id: int, data: ReviewSubmit,
+                  *, config: AccessConfig, now: datetime | None = None) -> Review:
+    """Score every criterion of the review's kind. Raises: NotFound, Conflict, ValidationFailed."""
+    review, proposal = _own_review(session, principal, review_id)
+    if review.state is not ReviewState.assigned:
+        raise Conflict(f"this review is already {review.state.value}")
+    if proposal.state is not S.in_review:
+        raise Conflict(f"the proposal is {proposal.state.value}, not in review")
+    mode = config.mode(proposal.mode)
+    requirement = next(r for r in mode.procedure.reviews if r.kind is review.kind)
+    weights = {c.id: c.weight for c in requirement.criteria}
+    low, high = mode.procedure.score_scale
+    problems = [f"unknown criterion {c!r}" for c in data.scores if c not in weights]
+    problems += [f"criterion {c!r} is not scored" for c in weights if c not in data.scores]
+    problems += [f"{c}: {s} is outside {low}..{high}" for c, s in data.scores.items()
+                 if not low <= s <= high]
+    if problems:
+        raise ValidationFailed("; ".join(problems), criteria=sorted(weights))
+    review.scores = dict(data.scores)
+    review.weighted_score = pol.weighted_score(data.scores, weights)
+    review.comment_to_applicant = data.comment_to_applicant
+    review.private_comment = data.private_comment
+    review.state, review.submitted_at = ReviewState.submitted, now or utcnow()
+    record(session, principal, "review.submitted", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=proposal.organisation_id,
+           data={"review_id": review.id, "weighted_score": review.weighted_score})
+    return review
+
+
+# --- decisions and allocations -----------------------------------------------------------------
+
+
+def _place(config: AccessConfig, proposal: Proposal, factory: str | None, partition: str | None
+           ) -> tuple[str, PartitionConfig]:
+    factories = config.policy.factories.factories
+    if factory is not None:
+        chosen = next((f for f in factories if f.id == factory), None)
+        if chosen is None:
+            raise ValidationFailed(f"unknown factory {factory!r}")
+        candidates = [(chosen.id, p) for p in chosen.partitions]
+    else:
+        candidates = [(f.id, p) for f in factories for p in f.partitions]
+    if partition is not None:
+        candidates = [(f, p) for f, p in candidates if p.id == partition]
+        if not candidates:
+            raise ValidationFailed(f"unknown partition {partition!r}")
+    fitting = [(f, p) for f, p in candidates
+               if (not proposal.gpu_model or p.gpu_model.lower() == proposal.gpu_model.lower())
+               and (not proposal.gpu_memory_gb or p.gpu_memory_gb >= proposal.gpu_memory_gb)]
+    return (fitting or candidates)[0]
+
+
+def _accept(session: Session, actor: Principal, proposal: Proposal, mode: AccessMode,
+            config: AccessConfig, gpu_hours: int, reasons: str, now: datetime,
+            factory: str | None = None, partition: str | None = None) -> Allocation:
+    reduced = gpu_hours < proposal.gpu_hours
+    factory_id, part = _place(config, proposal, factory, partition)
+    _transition(session, actor, proposal, S.accepted_reduced if reduced else S.accepted,
+                reason=reasons, data={"gpu_hours_granted": gpu_hours})
+    proposal.decision = DecisionOutcome.accept_reduced if reduced else DecisionOutcome.accept
+    proposal.decision_reasons, proposal.decided_at = reasons, now
+    proposal.gpu_hours_granted = gpu_hours
+    start = max(proposal.start_on, now.date())
+    allocation = Allocation(
+        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=factory_id,
+        partition=part.id, gpu_hours=gpu_hours, storage_tb=proposal.storage_tb, start_on=start,
+        end_on=pol.allocation_end(start, proposal.duration_months),
+        priority_class=mode.priority_class,
+        state=AllocationState.active if start <= now.date() else AllocationState.scheduled,
+        created_at=now)
+    session.add(allocation)
+    session.flush()
+    record(session, actor, "allocation.created", subject_type="allocation",
+           subject_id=allocation.id, organisation_id=proposal.organisation_id,
+           to_state=allocation.state.value,
+           data={"proposal_id": proposal.id, "gpu_hours": gpu_hours, "factory": factory_id,
+                 "partition": part.id, "start_on": start.isoformat(),
+                 "end_on": allocation.end_on.isoformat(), "priority_class": mode.priority_class})
+    return allocation
+
+
+def _reject(session: Session, actor: Principal, proposal: Proposal, reasons: str,
+            now: datetime) -> None:
+    _transition(session, actor, proposal, S.rejected, reason=reasons)
+    proposal.decision, proposal.decision_reasons = DecisionOutcome.reject, reasons
+    proposal.decided_at = now
+
+
+def decide_proposal(session: Session, principal: Principal, proposal_id: int, data: DecisionIn,
+                    *, config: AccessConfig, now: datetime | None = None) -> Proposal:
+    """An access officer accepts, accepts with less, or rejects a proposal in review.
+
+    Raises: Forbidden, NotFound, InvalidTransition, Conflict (reviews missing), ValidationFailed.
+    """
+    _forbid(rules.can_decide(principal), "only access officers decide proposals")
+    now = now or utcnow()
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(not principal.is_member(proposal.organisation_id),
+            "an access officer may not decide a proposal of their own organisation")
+    mode = config.mode(proposal.mode)
+    if proposal.state is not S.in_review:
+        raise Conflict(f"only a proposal in review can be decided; this one is "
+                       f"{proposal.state.value}")
+    if data.outcome is not DecisionOutcome.reject:
+        required = {r.kind.value: r.count for r in mode.procedure.reviews}
+        submitted = dict(list(session.execute(
+            select(Review.kind, func.count()).where(
+                Review.proposal_id == proposal.id, Review.state == ReviewState.submitted)
+            .group_by(Review.kind)).tuples()))
+        missing = pol.missing_reviews(required, {k.value: n for k, n in submitted.items()})
+        if missing and mode.procedure.decided_by is DecidedBy.access_officer:
+            text = ", ".join(f"{n} {k}" for k, n in missing.items())
+            raise Conflict(f"{mode.label} needs {text} review(s) more before it can be accepted",
+                           missing=missing)
+    if data.outcome is DecisionOutcome.reject:
+        _reject(session, principal, proposal, data.reasons, now)
+        return proposal
+    granted = data.gpu_hours_granted or proposal.gpu_hours
+    if granted > proposal.gpu_hours:
+        raise ValidationFailed(f"cannot grant {granted:,} GPU-hours; {proposal.gpu_hours:,} "
+                               "were requested")
+    if data.outcome is DecisionOutcome.accept_reduced and granted == proposal.gpu_hours:
+        raise ValidationFailed("accepting with less must grant fewer GPU-hours than requested")
+    _accept(session, principal, proposal, mode, config, granted, data.reasons, now,
+            data.factory, data.partition)
+    return proposal
+
+
+def withdraw_proposal(session: Session, principal: Principal, proposal_id: int, *, reason: str
+                      ) -> Proposal:
+    """The applicant withdraws. Raises: NotFound, Forbidden, InvalidTransition."""
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(rules.can_edit_proposal(principal, proposal.organisation_id),
+            "only members of the organisation may withdraw its proposals")
+    _transition(session, principal, proposal, S.withdrawn, reason=reason)
+    return proposal
+
+
+def appeal_proposal(session: Session, principal: Principal, proposal_id: int, *, reason: str,
+                    now: datetime | None = None) -> Proposal:
+    """The applicant appeals a rejection, once. Raises: NotFound, Forbidden, Conflict."""
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(rules.can_edit_proposal(principal, proposal.organisation_id),
+            "only members of the organisation may appeal")
+    if proposal.appealed_at is not None:
+        raise Conflict("this proposal was appealed once already; an appeal is allowed once")
+    _transition(session, principal, proposal, S.appealed, reason=reason)
+    proposal.appeal_reason, proposal.appealed_at = reason, now or utcnow()
+    return proposal
+
+
+def decide_appeal(session: Session, principal: Principal, proposal_id: int, *, reopen: bool,
+                  reason: str, config: AccessConfig, now: datetime | None = None) -> Proposal:
+    """An access officer reopens an appealed proposal for review, or upholds the rejection."""
+    _forbid(rules.can_decide(principal), "only access officers decide appeals")
+    proposal = get_proposal(session, principal, proposal_id, for_update=True)
+    _forbid(not principal.is_member(proposal.organisation_id),
+            "an access officer may not decide an appeal of their own organisation")
+    if proposal.state is not S.appealed:
+        raise Conflict(f"this proposal is {proposal.state.value}, not appealed")
+    if reopen:
+        _transition(session, principal, proposal, S.in_review, reason=reason)
+        proposal.decision, proposal.decided_at = None, None
+    else:
+        _reject(session, principal, proposal, f"appeal dismissed: {reason}", now or utcnow())
+    return proposal
+
+
+def create_direct_allocation(session: Session, principal: Principal,
+                             data: DirectAllocationCreate, *, config: AccessConfig,
+                             now: datetime | None = None) -> Proposal:
+    """Strategic or emergency allocation by an access officer, without a call.
+
+    The same admission checks apply (eligibility, ethics, civilian use); if one fails nothing is
+    written and PolicyRefusal names it. Raises: Forbidden, NotFound, ValidationFailed.
+    """
+    _forbid(rules.can_decide(principal), "only access officers make direct allocations")
+    now = now or utcnow()
+    mode = config.mode(data.mode)
+    if mode.procedure.kind is not ProcedureKind.direct:
+        raise ValidationFailed(f"{mode.label} is applied for, not allocated directly")
+    org = session.get(Organisation, data.organisation_id)
+    if org is None:
+        raise NotFound(f"organisation {data.organisation_id} not found")
+    _forbid(not principal.is_member(org.id),
+            "an access officer may not allocate to their own organisation")
+    assert principal.user_id is not None
+    fields = data.model_dump(exclude={"reasons", "factory", "partition"})
+    proposal = Proposal(**fields, created_by_id=principal.user_id, state=S.draft, created_at=now)
+    session.add(proposal)
+    session.flush()
+    ctx = _context(session, proposal, mode, config, now)
+    failed = [r for r in (c(ctx) for c in config.checks) if not r.passed]
+    if failed:
+        first = failed[0]
+        raise PolicyRefusal("; ".join(f"{r.check}: {r.message}" for r in failed), rule=first.rule,
+                            checks=[r.check for r in failed])
+    record(session, principal, "proposal.drafted", subject_type="proposal",
+           subject_id=proposal.id, organisation_id=org.id, to_state=S.draft.value,
+           data={"mode": mode.id, "direct": True})
+    _transition(session, principal, proposal, S.submitted, reason=data.reasons)
+    proposal.submitted_at, proposal.reference = now, _reference(proposal, mode, now)
+    proposal.policy_versions = config.policy.versions()
+    _run_checks(session, proposal, mode, config, now)
+    proposal.decision_due_at = now
+    _accept(session, principal, proposal, mode, config, proposal.gpu_hours, data.reasons, now,
+            data.factory, data.partition)
+    return proposal
+
+
+def get_allocation(session: Session, principal: Principal, allocation_id: int) -> Allocation:
+    allocation = session.get(Allocation, allocation_id)
+    if allocation is None or not rules.can_see_allocation(principal, allocation.organisation_id):
+        raise NotFound(f"allocation {allocation_id} not found")
+    return allocation
+
+
+def list_allocations(session: Session, principal: Principal, *,
+                     organisation_id: int | None = None, after: int = 0, limit: int = 50
+                     ) -> list[Allocation]:
+    q = select(Allocation).where(Allocation.id > after).order_by(Allocation.id).limit(limit)
+    if not (principal.has(Role.access_officer) or principal.has(Role.factory_operator)):
+        q = q.where(Allocation.organisation_id.in_(principal.organisation_ids or {-1}))
+    if organisation_id is not None:
+        q = q.where(Allocation.organisation_id == organisation_id)
+    return list(session.execute(q).scalars())
+
+
+def allocation_view(allocation: Allocation) -> AllocationRead:
+    return AllocationRead.model_validate(
+        {**{k: getattr(allocation, k) for k in AllocationRead.model_fields
+            if k != "gpu_hours_left"},
+         "gpu_hours_left": max(allocation.gpu_hours - allocation.gpu_hours_used, 0.0)})

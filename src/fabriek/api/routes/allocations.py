@@ -1,0 +1,43 @@
+"""Allocations, and direct (strategic, emergency) allocations by access officers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from fabriek.access import service
+from fabriek.access.schemas import AllocationRead, DirectAllocationCreate, ProposalRead
+from fabriek.api.deps import (
+    Access,
+    IdempotencyHeader,
+    Reader,
+    ReadSession,
+    Writer,
+    WriteSession,
+    idempotent,
+)
+from fabriek.api.pagination import After, Limit, Page, page
+
+router = APIRouter(prefix="/api/v1/allocations", tags=["allocations"])
+
+
+@router.get("", response_model=Page[AllocationRead])
+def list_(session: ReadSession, principal: Reader, limit: Limit = 50, after: After = 0,
+          organisation_id: int | None = None) -> Page[AllocationRead]:
+    rows = service.list_allocations(session, principal, organisation_id=organisation_id,
+                                    after=after, limit=limit)
+    return page([service.allocation_view(a) for a in rows], [a.id for a in rows], limit)
+
+
+@router.get("/{allocation_id}", response_model=AllocationRead)
+def show(allocation_id: int, session: ReadSession, principal: Reader) -> AllocationRead:
+    return service.allocation_view(service.get_allocation(session, principal, allocation_id))
+
+
+@router.post("/direct", response_model=ProposalRead, status_code=201)
+def direct(body: DirectAllocationCreate, request: Request, session: WriteSession,
+           principal: Writer, access: Access, key: IdempotencyHeader = None
+           ):  # type: ignore[no-untyped-def]
+    """A strategic or emergency allocation, made at once by an access officer."""
+    return idempotent(request, session, principal, key, body, lambda: service.proposal_view(
+        session, principal, service.create_direct_allocation(session, principal, body,
+                                                             config=access)), 201)

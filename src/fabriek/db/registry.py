@@ -1,0 +1,10 @@
+"""Import every capability's tables so that metadata (and Alembic) sees them all."""
+
+from fabriek.access import models as access_models  # noqa: F401
+from fabriek.audit import models as audit_models  # noqa: F401
+from fabriek.audit import service as audit_service  # noqa: F401  (registers the chain hook)
+from fabriek.db import idempotency  # noqa: F401
+from fabriek.db.base import Base
+from fabriek.identity import models as identity_models  # noqa: F401
+
+metadata = Base.metadata
