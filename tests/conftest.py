@@ -19,6 +19,7 @@ from sqlalchemy import text
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api.app import create_app
+from fabriek.audit.chain import GENESIS
 from fabriek.db.migrate import upgrade
 from fabriek.db.registry import metadata
 from fabriek.db.session import Database
@@ -76,8 +77,9 @@ def _database(backend: str, dbs: dict[str, Database], tmp: Path,
 
 
 def _wipe(db: Database) -> None:
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t.name != "audit_head"]
     with db.engine.begin() as conn:
+        conn.execute(text(f"UPDATE audit_head SET seq = 0, hash = '{GENESIS}'"))
         if db.dialect == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:

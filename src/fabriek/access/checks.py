@@ -121,8 +121,10 @@ def check_duration(ctx: CheckContext) -> CheckResult:
 
 def check_storage(ctx: CheckContext) -> CheckResult:
     m, tb = ctx.mode, ctx.proposal.storage_tb
-    ok = m.storage_tb_max is None or tb <= m.storage_tb_max
-    return _result("storage", ok, f"access mode {m.id}: storage cap",
+    if m.storage_tb_max is None:
+        return CheckResult("storage", True, f"access mode {m.id}: storage cap",
+                           f"{m.label} has no storage cap")
+    return _result("storage", tb <= m.storage_tb_max, f"access mode {m.id}: storage cap",
                    f"{tb:g} TB of storage is within the cap",
                    f"{m.label} offers at most {m.storage_tb_max:g} TB of storage; {tb:g} requested")
 

@@ -241,6 +241,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_reviews_reviewer_id'), ['reviewer_id'], unique=False)
 
     # ### end Alembic commands ###
+    # The chain head exists from the start: appenders lock this row, so even the very first
+    # entries of concurrent transactions are serialised.
+    op.bulk_insert(sa.table("audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.BigInteger),
+                            sa.column("hash", sa.String)), [{"id": 1, "seq": 0, "hash": "0" * 64}])
 
 
 def downgrade() -> None:
