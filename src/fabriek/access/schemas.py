@@ -215,14 +215,6 @@ class CutoffRelease(_In):
     mode: Slug
 
 
-class AuditEventRead(_Out):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    subject_type: str
-    subject_id: int
-    from_state: str | None
-    to_state: str | None
-    reason: str
-    data: dict
+class CutoffReleased(BaseModel):
+    mode: str
+    released: list[int] = Field(default_factory=list)

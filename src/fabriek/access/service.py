@@ -85,7 +85,7 @@ def _transition(session: Session, actor: Principal, proposal: Proposal, target: 
 
 def _review_pairs(session: Session, proposal_id: int) -> list[tuple[int, ReviewState]]:
     return list(session.execute(select(Review.reviewer_id, Review.state)
-                                .where(Review.proposal_id == proposal_id)).tuples())
+                                .where(Review.proposal_id == proposal_id)).all())
 
 
 def get_proposal(session: Session, principal: Principal, proposal_id: int,
@@ -506,7 +506,7 @@ def decide_proposal(session: Session, principal: Principal, proposal_id: int, da
         submitted = dict(list(session.execute(
             select(Review.kind, func.count()).where(
                 Review.proposal_id == proposal.id, Review.state == ReviewState.submitted)
-            .group_by(Review.kind)).tuples()))
+            .group_by(Review.kind)).all()))
         missing = pol.missing_reviews(required, {k.value: n for k, n in submitted.items()})
         if missing and mode.procedure.decided_by is DecidedBy.access_officer:
             text = ", ".join(f"{n} {k}" for k, n in missing.items())

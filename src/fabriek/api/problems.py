@@ -38,7 +38,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
+        errors = [{"field": _field(tuple(e.get("loc", ()))),
+                   "message": e.get("msg", "").removeprefix("Value error, ")}
                   for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "validation_failed", "Invalid input", detail, request, errors=errors)

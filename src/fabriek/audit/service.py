@@ -7,7 +7,6 @@ transaction and never while it waits on other rows (no lock-order deadlocks on P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, select
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from fabriek.audit.chain import GENESIS, entry_hash
 from fabriek.audit.models import AuditEvent, AuditHead
+from fabriek.audit.schemas import ChainReport
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
 
@@ -83,15 +83,6 @@ def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
-@dataclass
-class ChainReport:
-    ok: bool
-    entries: int
-    head_seq: int
-    head_hash: str
-    problems: list[str]
-
-
 def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
     """Walk the whole log: recompute every hash, check links, contiguity and the head."""
     problems: list[str] = []
@@ -120,4 +111,5 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
     if head_seq != expected_seq - 1 or head_hash != prev_hash:
         problems.append(f"chain head says seq {head_seq}, the log ends at {expected_seq - 1} "
                         "(entries at the end were deleted, or the head was edited)")
-    return ChainReport(not problems, count, head_seq, head_hash, problems)
+    return ChainReport(ok=not problems, entries=count, head_seq=head_seq, head_hash=head_hash,
+                       problems=problems)

@@ -80,7 +80,7 @@ def load_principal(session: Session, user: User) -> Principal:
         select(UserRole.role).where(UserRole.user_id == user.id)).scalars())
     memberships = dict(list(session.execute(
         select(Membership.organisation_id, Membership.role).where(Membership.user_id == user.id)
-    ).tuples()))
+    ).all()))
     return Principal(user_id=user.id, email=user.email, roles=roles, memberships=memberships)
 
 
@@ -206,7 +206,7 @@ def list_members(session: Session, principal: Principal, organisation_id: int
     rows = session.execute(
         select(Membership, User).join(User, User.id == Membership.user_id)
         .where(Membership.organisation_id == organisation_id).order_by(User.email)
-    ).tuples()
+    ).all()
     return list(rows)
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from fabriek import __version__
 from fabriek.access import policy as pol
-from fabriek.access.policy_files import is_country_code
-from fabriek.access.schemas import AuditEventRead
+from fabriek.access.policy_files import AccessModesPolicy, EligibilityPolicy, is_country_code
 from fabriek.api.deps import (
     Access,
     IdempotencyHeader,
@@ -23,21 +21,16 @@ from fabriek.api.deps import (
 )
 from fabriek.api.pagination import After, Limit, Page, page
 from fabriek.audit.models import AuditEvent
+from fabriek.audit.schemas import AuditEventRead, ChainReport
 from fabriek.audit.service import verify_chain
 from fabriek.errors import Forbidden, NotFound, ValidationFailed
 from fabriek.identity import service as identity
 from fabriek.identity.enums import Role
 from fabriek.identity.models import User
 from fabriek.identity.schemas import EligibilityRead, TokenCreated, UserCreate, UserRead
+from fabriek.kit.schemas import Health
 
 router = APIRouter(prefix="/api/v1")
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-    database: str
-    policy_versions: dict[str, str]
 
 
 @router.get("/health", response_model=Health, tags=["meta"])
@@ -104,15 +97,16 @@ def eligibility(country: str, access: Access) -> EligibilityRead:
                            reason=e.reason)
 
 
-@router.get("/policy/access-modes", tags=["policy"])
-def access_modes(access: Access) -> dict:  # type: ignore[type-arg]
+@router.get("/policy/access-modes", response_model=AccessModesPolicy, tags=["policy"])
+def access_modes(access: Access) -> AccessModesPolicy:
     """The access modes in force, as in the versioned policy file (public)."""
-    return access.policy.modes.model_dump(mode="json")
+    return access.policy.modes
 
 
-@router.get("/policy/eligibility", tags=["policy"])
-def eligibility_policy(access: Access) -> dict:  # type: ignore[type-arg]
-    return access.policy.eligibility.model_dump(mode="json")
+@router.get("/policy/eligibility", response_model=EligibilityPolicy, tags=["policy"])
+def eligibility_policy(access: Access) -> EligibilityPolicy:
+    """Where an organisation must be established, with sources (public)."""
+    return access.policy.eligibility
 
 
 @router.get("/audit", response_model=Page[AuditEventRead], tags=["audit"])
@@ -133,18 +127,8 @@ def audit_events(
     return page([AuditEventRead.model_validate(r) for r in rows], [r.seq for r in rows], limit)
 
 
-class ChainRead(BaseModel):
-    ok: bool
-    entries: int
-    head_seq: int
-    head_hash: str
-    problems: list[str]
-
-
-@router.get("/audit/verify", response_model=ChainRead, tags=["audit"])
-def audit_verify(session: ReadSession, principal: Reader) -> ChainRead:
+@router.get("/audit/verify", response_model=ChainReport, tags=["audit"])
+def audit_verify(session: ReadSession, principal: Reader) -> ChainReport:
     if not principal.has(Role.access_officer):
         raise Forbidden("only access officers verify the audit chain")
-    r = verify_chain(session)
-    return ChainRead(ok=r.ok, entries=r.entries, head_seq=r.head_seq, head_hash=r.head_hash,
-                     problems=r.problems)
+    return verify_chain(session)

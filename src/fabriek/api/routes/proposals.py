@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 
 from fabriek.access import service
 from fabriek.access.enums import ProposalState
 from fabriek.access.schemas import (
     AppealDecision,
     CutoffRelease,
+    CutoffReleased,
     DecisionIn,
     ProposalCreate,
     ProposalRead,
@@ -149,15 +149,10 @@ def submit_review(review_id: int, body: ReviewSubmit, request: Request, session:
         service.submit_review(session, principal, review_id, body, config=access)))
 
 
-class Released(BaseModel):
-    mode: str
-    released: list[int]
-
-
-@router.post("/cutoffs/release", response_model=Released, tags=["proposals"])
+@router.post("/cutoffs/release", response_model=CutoffReleased, tags=["proposals"])
 def release(body: CutoffRelease, session: WriteSession, principal: Writer, access: Access
             ):  # type: ignore[no-untyped-def]
     """Open review for every proposal of a mode whose cut-off has passed. Safe to repeat."""
     released = service.release_cutoff(session, principal, body.mode, config=access)
-    return commit_and_respond(session, Released(mode=body.mode,
+    return commit_and_respond(session, CutoffReleased(mode=body.mode,
                                                 released=[p.id for p in released]))

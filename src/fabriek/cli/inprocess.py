@@ -1,0 +1,85 @@
+"""What the operator commands do in-process on the server host, straight on the database.
+
+Kept apart, and imported only inside those commands, because SQLAlchemy and Alembic take most
+of a second to import and the user commands (API clients) need neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypedDict
+
+from sqlalchemy.engine import make_url
+
+from fabriek.audit.schemas import ChainReport
+from fabriek.audit.service import verify_chain
+from fabriek.db import migrate
+from fabriek.db.session import Database
+from fabriek.identity import service as identity
+from fabriek.identity.enums import Role
+from fabriek.identity.principal import SYSTEM
+from fabriek.settings import Settings
+
+
+class IssuedToken(TypedDict):
+    user_id: int
+    email: str
+    roles: list[str]
+    token: str
+
+
+def safe_url(settings: Settings) -> str:
+    """The database URL without its password, fit for logs."""
+    return make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+
+
+@contextmanager
+def open_database(settings: Settings, *, upgrade: bool) -> Iterator[Database]:
+    db = Database(settings)
+    try:
+        if upgrade:
+            migrate.upgrade(db.engine)  # a no-op at head; makes a first bootstrap one command
+        yield db
+    finally:
+        db.dispose()
+
+
+def upgrade_schema(settings: Settings, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the configured database; returns the revisions before and after."""
+    with open_database(settings, upgrade=False) as db:
+        before = migrate.current(db.engine)
+        migrate.upgrade(db.engine, revision)
+        return before, migrate.current(db.engine)
+
+
+def create_users(settings: Settings, people: Sequence[tuple[str, str, Sequence[Role]]],
+                 *, token_name: str) -> list[IssuedToken]:
+    """Create (email, display name, roles) people with a token each, in one transaction, as
+    SYSTEM; the schema is upgraded first. Tokens are returned only after the commit."""
+    with open_database(settings, upgrade=True) as db, db.unit_of_work() as session:
+        issued = []
+        for email, name, roles in people:
+            chosen = sorted(set(roles or [Role.applicant]))
+            user = identity.create_user(session, SYSTEM, email=email, display_name=name,
+                                        roles=chosen)
+            token = identity.issue_token(session, SYSTEM, user, name=token_name)
+            issued.append(IssuedToken(user_id=user.id, email=user.email,
+                                      roles=[r.value for r in chosen], token=token))
+    return issued
+
+
+def issue_token(settings: Settings, email: str, *, token_name: str) -> IssuedToken:
+    with open_database(settings, upgrade=False) as db, db.unit_of_work() as session:
+        user = identity.user_by_email(session, email)
+        token = identity.issue_token(session, SYSTEM, user, name=token_name)
+        result = IssuedToken(user_id=user.id, email=user.email,
+                             roles=[r.value for r in identity.roles_of(session, user.id)],
+                             token=token)
+    return result
+
+
+def verify_audit_chain(settings: Settings) -> ChainReport:
+    with open_database(settings, upgrade=False) as db, \
+            db.unit_of_work(readonly=True) as session:
+        return verify_chain(session)

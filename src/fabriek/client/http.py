@@ -1,0 +1,366 @@
+"""A synchronous Python client for the Fabriek REST API (/api/v1), over httpx.
+
+    with FabriekClient("http://127.0.0.1:8000", token) as fab:
+        org = fab.organisations.register({...}, vouch=True)
+        draft = fab.proposals.create({...})
+        decided = fab.proposals.submit(draft.id)
+
+Responses come back as the schemas the server uses (`fabriek.access.schemas`,
+`fabriek.identity.schemas`); a problem+json answer raises `FabriekApiError`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from fabriek import __version__
+from fabriek.access.schemas import (
+    AllocationRead,
+    DirectAllocationCreate,
+    ProposalCreate,
+    ProposalRead,
+    ProposalUpdate,
+    ReviewRead,
+)
+from fabriek.audit.schemas import AuditEventRead
+from fabriek.client.errors import FabriekApiError
+from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
+from fabriek.identity.schemas import (
+    EligibilityRead,
+    MembershipRead,
+    OrganisationCreate,
+    OrganisationRead,
+    OrganisationUpdate,
+    TokenCreated,
+    UserRead,
+)
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+API_PREFIX = "/api/v1"
+M = TypeVar("M", bound=BaseModel)
+Body = BaseModel | Mapping[str, Any]
+
+
+def _json_body(data: Body) -> Any:
+    """Models send only the fields that were set (an update must not reset the rest); plain
+    mappings go as they are, so the server, not the client, validates them."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json", exclude_unset=True)
+    return to_jsonable_python(dict(data))
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: to_jsonable_python(v) for k, v in values.items() if v is not None}
+
+
+class FabriekClient:
+    """One connection to a Fabriek server, acting as the person the token belongs to."""
+
+    def __init__(self, server: str = DEFAULT_SERVER, token: str | None = None, *,
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 retries: int = 3, backoff: float = 0.25) -> None:
+        http = httpx.Client(
+            base_url=server.rstrip("/"), timeout=timeout, transport=transport,
+            headers={"User-Agent": f"fabriek-client/{__version__}",
+                     "Accept": "application/json"})
+        self._bind(http, token, owns_http=True, retries=retries, backoff=backoff)
+        self.server = server.rstrip("/")
+
+    @classmethod
+    def from_httpx(cls, client: httpx.Client, token: str | None = None, *, retries: int = 3,
+                   backoff: float = 0.25) -> FabriekClient:
+        """Wrap an existing httpx.Client (e.g. FastAPI's TestClient); it is not closed by us."""
+        self = cls.__new__(cls)
+        self._bind(client, token, owns_http=False, retries=retries, backoff=backoff)
+        self.server = str(client.base_url).rstrip("/")
+        return self
+
+    def _bind(self, http: httpx.Client, token: str | None, *, owns_http: bool, retries: int,
+              backoff: float) -> None:
+        self._http = http
+        self._owns_http = owns_http
+        self.token = token
+        self.retries = retries
+        self.backoff = backoff
+        self.organisations = Organisations(self)
+        self.proposals = Proposals(self)
+        self.reviews = Reviews(self)
+        self.allocations = Allocations(self)
+        self.audit = Audit(self)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> FabriekClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                json: Any = None, idempotency_key: str | None = None) -> Any:
+        """Send one logical request and return the decoded JSON body.
+
+        Every POST carries an Idempotency-Key, the same one on each retry, so a retry after a
+        lost response returns the first result instead of acting twice. Only transport
+        failures are retried; an HTTP error answer is final and raises FabriekApiError.
+        """
+        headers: dict[str, str] = {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if method.upper() == "POST":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, API_PREFIX + path, params=params,
+                                              json=json, headers=headers)
+                break
+            except httpx.UnsupportedProtocol:
+                raise  # a malformed server URL will not get better by waiting
+            except httpx.TransportError:
+                if attempt >= self.retries:
+                    raise
+                time.sleep(self.backoff * 2**attempt)
+                attempt += 1
+        if response.is_error:
+            raise FabriekApiError.from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _get(self, path: str, model: type[M], **params: Any) -> M:
+        return model.model_validate(self.request("GET", path, params=_params(**params)))
+
+    def _post(self, path: str, model: type[M], body: Any = None, *,
+              idempotency_key: str | None = None, **params: Any) -> M:
+        return model.model_validate(self.request(
+            "POST", path, json=body, params=_params(**params), idempotency_key=idempotency_key))
+
+    def _page(self, path: str, model: type[M], *, limit: int, after: int,
+              **params: Any) -> Page[M]:
+        raw = self.request("GET", path, params=_params(limit=limit, after=after, **params))
+        return Page(items=[model.model_validate(i) for i in raw["items"]],
+                    next_after=raw.get("next_after"))
+
+    def _iter(self, path: str, model: type[M], *, page_size: int, after: int = 0,
+              **params: Any) -> Iterator[M]:
+        cursor: int | None = after
+        while cursor is not None:
+            page = self._page(path, model, limit=page_size, after=cursor, **params)
+            yield from page.items
+            cursor = page.next_after
+
+    def _list(self, path: str, model: type[M], *, limit: int, after: int, all: bool,
+              **params: Any) -> list[M]:
+        if all:
+            return list(self._iter(path, model, page_size=limit, after=after, **params))
+        return self._page(path, model, limit=limit, after=after, **params).items
+
+    # --- people, policy, meta ----------------------------------------------------------------
+
+    def health(self) -> Health:
+        return self._get("/health", Health)
+
+    def me(self) -> UserRead:
+        return self._get("/me", UserRead)
+
+    def create_user(self, email: str, *, display_name: str = "",
+                    roles: list[str] | None = None, idempotency_key: str | None = None
+                    ) -> UserRead:
+        """An access officer creates a person with global roles (default: applicant)."""
+        body: dict[str, Any] = {"email": email, "display_name": display_name}
+        if roles:
+            body["roles"] = [str(r) for r in roles]
+        return self._post("/users", UserRead, body, idempotency_key=idempotency_key)
+
+    def create_token(self, user_id: int, *, idempotency_key: str | None = None) -> TokenCreated:
+        """A new API token for yourself or (access officers) anyone; shown only in this answer."""
+        return self._post(f"/users/{user_id}/tokens", TokenCreated,
+                          idempotency_key=idempotency_key)
+
+    def eligibility(self, country: str) -> EligibilityRead:
+        return self._get(f"/eligibility/{country}", EligibilityRead)
+
+    def access_modes(self) -> dict[str, Any]:
+        """The access-modes policy document in force (kept as data: it is versioned policy)."""
+        result: dict[str, Any] = self.request("GET", "/policy/access-modes")
+        return result
+
+    def release_cutoff(self, mode: str) -> CutoffReleased:
+        """Open review for every proposal of `mode` whose cut-off has passed. Safe to repeat."""
+        return self._post("/cutoffs/release", CutoffReleased, {"mode": mode})
+
+
+class _Resource:
+    def __init__(self, client: FabriekClient) -> None:
+        self._c = client
+
+
+class Organisations(_Resource):
+    def register(self, data: OrganisationCreate | Mapping[str, Any], vouch: bool = False, *,
+                 idempotency_key: str | None = None) -> OrganisationRead:
+        """Register an organisation (you become its admin); `vouch` vouches for its facts."""
+        return self._c._post("/organisations", OrganisationRead, _json_body(data),
+                             idempotency_key=idempotency_key, vouch=vouch or None)
+
+    def list(self, *, limit: int = 50, after: int = 0, all: bool = False
+             ) -> list[OrganisationRead]:
+        return self._c._list("/organisations", OrganisationRead, limit=limit, after=after,
+                             all=all)
+
+    def iter(self, *, page_size: int = 100) -> Iterator[OrganisationRead]:
+        return self._c._iter("/organisations", OrganisationRead, page_size=page_size)
+
+    def get(self, organisation_id: int) -> OrganisationRead:
+        return self._c._get(f"/organisations/{organisation_id}", OrganisationRead)
+
+    def update(self, organisation_id: int, data: OrganisationUpdate | Mapping[str, Any]
+               ) -> OrganisationRead:
+        """Change facts; the organisation must be vouched for again afterwards."""
+        return OrganisationRead.model_validate(self._c.request(
+            "PATCH", f"/organisations/{organisation_id}", json=_json_body(data)))
+
+    def vouch(self, organisation_id: int) -> OrganisationRead:
+        return self._c._post(f"/organisations/{organisation_id}/vouch", OrganisationRead)
+
+    def members(self, organisation_id: int) -> list[MembershipRead]:
+        raw = self._c.request("GET", f"/organisations/{organisation_id}/members")
+        return [MembershipRead.model_validate(m) for m in raw]
+
+    def add_member(self, organisation_id: int, email: str, role: str = "member", *,
+                   idempotency_key: str | None = None) -> MembershipRead:
+        return self._c._post(f"/organisations/{organisation_id}/members", MembershipRead,
+                             {"email": email, "role": str(role)},
+                             idempotency_key=idempotency_key)
+
+
+class Proposals(_Resource):
+    def create(self, data: ProposalCreate | Mapping[str, Any], *,
+               idempotency_key: str | None = None) -> ProposalRead:
+        """Draft a proposal for one of your organisations."""
+        return self._c._post("/proposals", ProposalRead, _json_body(data),
+                             idempotency_key=idempotency_key)
+
+    def list(self, *, state: str | None = None, mode: str | None = None,
+             organisation_id: int | None = None, limit: int = 50, after: int = 0,
+             all: bool = False) -> list[ProposalRead]:
+        return self._c._list("/proposals", ProposalRead, limit=limit, after=after, all=all,
+                             state=state, mode=mode, organisation_id=organisation_id)
+
+    def iter(self, *, state: str | None = None, mode: str | None = None,
+             organisation_id: int | None = None, page_size: int = 100) -> Iterator[ProposalRead]:
+        return self._c._iter("/proposals", ProposalRead, page_size=page_size, state=state,
+                             mode=mode, organisation_id=organisation_id)
+
+    def get(self, proposal_id: int) -> ProposalRead:
+        return self._c._get(f"/proposals/{proposal_id}", ProposalRead)
+
+    def update(self, proposal_id: int, data: ProposalUpdate | Mapping[str, Any]) -> ProposalRead:
+        """Change a draft; omitted fields stay."""
+        return ProposalRead.model_validate(self._c.request(
+            "PATCH", f"/proposals/{proposal_id}", json=_json_body(data)))
+
+    def submit(self, proposal_id: int, *, idempotency_key: str | None = None) -> ProposalRead:
+        """Submit a draft; the admission checks run at once (Playground is decided on them)."""
+        return self._c._post(f"/proposals/{proposal_id}/submit", ProposalRead,
+                             idempotency_key=idempotency_key)
+
+    def withdraw(self, proposal_id: int, reason: str, *, idempotency_key: str | None = None
+                 ) -> ProposalRead:
+        return self._c._post(f"/proposals/{proposal_id}/withdraw", ProposalRead,
+                             {"reason": reason}, idempotency_key=idempotency_key)
+
+    def appeal(self, proposal_id: int, reason: str, *, idempotency_key: str | None = None
+               ) -> ProposalRead:
+        return self._c._post(f"/proposals/{proposal_id}/appeal", ProposalRead,
+                             {"reason": reason}, idempotency_key=idempotency_key)
+
+    def decide(self, proposal_id: int, outcome: str, reasons: str, *,
+               gpu_hours_granted: int | None = None, factory: str | None = None,
+               partition: str | None = None, idempotency_key: str | None = None
+               ) -> ProposalRead:
+        """An access officer accepts, accepts with less, or rejects a proposal in review."""
+        body = _params(outcome=outcome, reasons=reasons, gpu_hours_granted=gpu_hours_granted,
+                       factory=factory, partition=partition)
+        return self._c._post(f"/proposals/{proposal_id}/decision", ProposalRead, body,
+                             idempotency_key=idempotency_key)
+
+    def decide_appeal(self, proposal_id: int, *, reopen: bool, reason: str,
+                      idempotency_key: str | None = None) -> ProposalRead:
+        """Reopen an appealed proposal for review (True) or let the rejection stand (False)."""
+        return self._c._post(f"/proposals/{proposal_id}/appeal-decision", ProposalRead,
+                             {"reopen": reopen, "reason": reason},
+                             idempotency_key=idempotency_key)
+
+    def assign_reviewer(self, proposal_id: int, reviewer_id: int, kind: str, *,
+                        idempotency_key: str | None = None) -> ReviewRead:
+        return self._c._post(f"/proposals/{proposal_id}/reviews", ReviewRead,
+                             {"reviewer_id": reviewer_id, "kind": str(kind)},
+                             idempotency_key=idempotency_key)
+
+
+class Reviews(_Resource):
+    def mine(self) -> list[ReviewRead]:
+        """Your review assignments (those with a declared conflict are left out)."""
+        return [ReviewRead.model_validate(r) for r in self._c.request("GET", "/reviews")]
+
+    def declare_conflict(self, review_id: int, reason: str, *,
+                         idempotency_key: str | None = None) -> ReviewRead:
+        return self._c._post(f"/reviews/{review_id}/conflict", ReviewRead, {"reason": reason},
+                             idempotency_key=idempotency_key)
+
+    def submit(self, review_id: int, scores: Mapping[str, int], *,
+               comment_to_applicant: str = "", private_comment: str = "",
+               idempotency_key: str | None = None) -> ReviewRead:
+        body = {"scores": dict(scores), "comment_to_applicant": comment_to_applicant,
+                "private_comment": private_comment}
+        return self._c._post(f"/reviews/{review_id}/submit", ReviewRead, body,
+                             idempotency_key=idempotency_key)
+
+
+class Allocations(_Resource):
+    def list(self, *, organisation_id: int | None = None, limit: int = 50, after: int = 0,
+             all: bool = False) -> list[AllocationRead]:
+        return self._c._list("/allocations", AllocationRead, limit=limit, after=after, all=all,
+                             organisation_id=organisation_id)
+
+    def iter(self, *, organisation_id: int | None = None, page_size: int = 100
+             ) -> Iterator[AllocationRead]:
+        return self._c._iter("/allocations", AllocationRead, page_size=page_size,
+                             organisation_id=organisation_id)
+
+    def get(self, allocation_id: int) -> AllocationRead:
+        return self._c._get(f"/allocations/{allocation_id}", AllocationRead)
+
+    def direct(self, data: DirectAllocationCreate | Mapping[str, Any], *,
+               idempotency_key: str | None = None) -> ProposalRead:
+        """A strategic or emergency allocation by an access officer; returns its proposal."""
+        return self._c._post("/allocations/direct", ProposalRead, _json_body(data),
+                             idempotency_key=idempotency_key)
+
+
+class Audit(_Resource):
+    def events(self, *, subject_type: str | None = None, subject_id: int | None = None,
+               limit: int = 50, after: int = 0, all: bool = False) -> list[AuditEventRead]:
+        return self._c._list("/audit", AuditEventRead, limit=limit, after=after, all=all,
+                             subject_type=subject_type, subject_id=subject_id)
+
+    def iter_events(self, *, subject_type: str | None = None, subject_id: int | None = None,
+                    page_size: int = 200) -> Iterator[AuditEventRead]:
+        return self._c._iter("/audit", AuditEventRead, page_size=page_size,
+                             subject_type=subject_type, subject_id=subject_id)
+
+    def verify(self) -> ChainReport:
+        """Access officers: recompute the audit hash chain on the server."""
+        return self._c._get("/audit/verify", ChainReport)

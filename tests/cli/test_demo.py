@@ -1,0 +1,44 @@
+"""`fabriek demo` for real: its own server process, HTTP on loopback, a fresh database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FABRIEK_")}
+    env["COLUMNS"] = "120"
+    return env
+
+
+def test_demo_ends_with_an_accepted_proposal_and_an_allocation():
+    done = subprocess.run([sys.executable, "-m", "fabriek", "demo"], capture_output=True,
+                          text=True, timeout=180, env=_env())
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Proposal accepted" in done.stdout
+    assert re.search(r"Categories\s+sme, startup", done.stdout)
+    assert re.search(r"Priority class\s+entry", done.stdout)
+    assert "8. Stop the server" in done.stdout
+
+
+def test_demo_json_summary():
+    done = subprocess.run([sys.executable, "-m", "fabriek", "demo", "--json"],
+                          capture_output=True, text=True, timeout=180, env=_env())
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["ok"], summary["proposal"]["state"], summary["kept"]) == (
+        True, "accepted", False)
+    assert summary["allocation"]["gpu_hours"] == 2000
+    assert summary["organisation"]["classification"]["categories"] == ["sme", "startup"]
+    assert all(step["ok"] for step in summary["steps"])
+    assert not os.path.exists(summary["data_dir"])
