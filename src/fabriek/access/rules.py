@@ -45,3 +45,11 @@ def can_see_private_review_notes(p: Principal, organisation_id: int) -> bool:
 def can_see_allocation(p: Principal, organisation_id: int) -> bool:
     return p.is_member(organisation_id) or p.has(Role.access_officer) or p.has(
         Role.factory_operator)
+
+
+def audit_event_for(p: Principal, action: str, actor: str, reason: str,
+                    data: dict) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+    """What of an audit event a person sees: reviewers stay anonymous to all but officers."""
+    if p.has(Role.access_officer) or not action.startswith("review."):
+        return actor, reason, data
+    return "a reviewer", "", {k: v for k, v in data.items() if k != "reviewer_id"}

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fabriek.access.enums import (
     AllocationState,
@@ -15,12 +14,15 @@ from fabriek.access.enums import (
     ReviewKind,
     ReviewState,
 )
+from fabriek.kit.text import text
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9-]*$",
-                                        max_length=60)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=10_000)]
+Text = text(min_length=1, max_length=20_000, multiline=True)
+Short = text(min_length=1, max_length=300)
+Slug = text(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)
+Reason = text(min_length=3, max_length=10_000, multiline=True)
+GpuModel = text(max_length=40)
+Signer = text(min_length=2, max_length=200)
+Comment = text(max_length=20_000, multiline=True)
 
 
 class _In(BaseModel):
@@ -36,7 +38,7 @@ class ProposalFields(_In):
     abstract: Text
     sector: Slug = Field(description="Sector of the work, e.g. health, energy, language.")
     gpu_hours: int = Field(ge=1, le=100_000_000, description="GPU-hours requested.")
-    gpu_model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    gpu_model: GpuModel | None = None
     gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
     storage_tb: float = Field(default=0.0, ge=0, le=100_000)
     duration_months: int = Field(ge=1, le=60)
@@ -48,8 +50,7 @@ class ProposalFields(_In):
     civilian_use: bool
     confidential: bool = False
     ethics_commitment: EthicsCommitment | None = None
-    ethics_signed_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
-                                                       max_length=200)] | None = None
+    ethics_signed_by: Signer | None = None
 
     @model_validator(mode="after")
     def _signed(self) -> ProposalFields:
@@ -70,7 +71,7 @@ class ProposalUpdate(_In):
     abstract: Text | None = None
     sector: Slug | None = None
     gpu_hours: int | None = Field(default=None, ge=1, le=100_000_000)
-    gpu_model: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    gpu_model: GpuModel | None = None
     gpu_memory_gb: int | None = Field(default=None, ge=1, le=4096)
     storage_tb: float | None = Field(default=None, ge=0, le=100_000)
     duration_months: int | None = Field(default=None, ge=1, le=60)
@@ -81,8 +82,7 @@ class ProposalUpdate(_In):
     civilian_use: bool | None = None
     confidential: bool | None = None
     ethics_commitment: EthicsCommitment | None = None
-    ethics_signed_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
-                                                       max_length=200)] | None = None
+    ethics_signed_by: Signer | None = None
     mode: Slug | None = None
 
 
@@ -172,16 +172,14 @@ class DecisionIn(_In):
 
 
 class ReviewAssign(_In):
-    reviewer_id: int | None  # hidden from applicants
+    reviewer_id: int
     kind: ReviewKind
 
 
 class ReviewSubmit(_In):
     scores: dict[Slug, int] = Field(min_length=1)
-    comment_to_applicant: Annotated[str, StringConstraints(strip_whitespace=True,
-                                                           max_length=20_000)] = ""
-    private_comment: Annotated[str, StringConstraints(strip_whitespace=True,
-                                                      max_length=20_000)] = ""
+    comment_to_applicant: Comment = ""
+    private_comment: Comment = ""
 
 
 class DirectAllocationCreate(ProposalFields):

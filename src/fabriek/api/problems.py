@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,7 +28,15 @@ def problem(status: int, code: str, title: str, detail: str, request: Request,
 
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "request"
+    return ".".join(parts) or "body"
+
+
+def _describe(error: dict[str, Any]) -> dict[str, str]:
+    if error.get("type") == "json_invalid":
+        return {"field": "body", "message": "the request body is not valid JSON "
+                f"({error.get('ctx', {}).get('error', 'parse error')})"}
+    return {"field": _field(tuple(error.get("loc", ()))),
+            "message": error.get("msg", "").removeprefix("Value error, ")}
 
 
 def install(app: FastAPI) -> None:
@@ -38,9 +47,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))),
-                   "message": e.get("msg", "").removeprefix("Value error, ")}
-                  for e in exc.errors()]
+        errors = [_describe(e) for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "validation_failed", "Invalid input", detail, request, errors=errors)
 
@@ -58,6 +65,12 @@ def install(app: FastAPI) -> None:
     async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
         return problem(409, "conflict", "Conflict", "the record was changed by someone else at "
                        "the same moment; reload and try again", request)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # Input validation should catch these first; the database is the last line of defence.
+        return problem(422, "validation_failed", "Invalid input",
+                       "the database refused a value in this request as malformed", request)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from fabriek.identity.enums import MembershipRole, OrganisationKind, Role
+from fabriek.kit.text import text
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+DisplayName = text(max_length=200)
+LegalName = text(min_length=2, max_length=300)
+CountryCode = text(to_upper=True, min_length=2, max_length=2)
+RegistrationId = text(min_length=1, max_length=100)
+VatId = text(max_length=32)
 
 
 class _In(BaseModel):
@@ -23,7 +27,7 @@ class _Out(BaseModel):
 
 class UserCreate(_In):
     email: EmailStr
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    display_name: DisplayName = ""
     roles: list[Role] = Field(default_factory=list)
 
 
@@ -42,14 +46,11 @@ class TokenCreated(BaseModel):
 
 
 class OrganisationCreate(_In):
-    legal_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
-                                                 max_length=300)]
-    country: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
-                                              min_length=2, max_length=2)] = Field(
+    legal_name: LegalName
+    country: CountryCode = Field(
         description="ISO 3166-1 alpha-2 code of the country where it is established.")
-    registration_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                      max_length=100)]
-    vat_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    registration_id: RegistrationId
+    vat_id: VatId | None = None
     kind: OrganisationKind
     founded_on: date | None = None
     headcount: int | None = Field(default=None, ge=0, le=10_000_000,
@@ -77,9 +78,8 @@ class OrganisationCreate(_In):
 
 
 class OrganisationUpdate(_In):
-    legal_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2,
-                                                 max_length=300)] | None = None
-    vat_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    legal_name: LegalName | None = None
+    vat_id: VatId | None = None
     founded_on: date | None = None
     headcount: int | None = Field(default=None, ge=0, le=10_000_000)
     turnover_eur: Decimal | None = Field(default=None, ge=0, le=Decimal("1e13"))

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 
 from fabriek import __version__
 from fabriek.access import policy as pol
+from fabriek.access import rules as access_rules
 from fabriek.access.policy_files import AccessModesPolicy, EligibilityPolicy, is_country_code
 from fabriek.api.deps import (
     Access,
@@ -124,7 +125,13 @@ def audit_events(
     if subject_id is not None:
         q = q.where(AuditEvent.subject_id == subject_id)
     rows = list(session.execute(q).scalars())
-    return page([AuditEventRead.model_validate(r) for r in rows], [r.seq for r in rows], limit)
+    items = []
+    for r in rows:
+        actor, reason, data = access_rules.audit_event_for(principal, r.action, r.actor,
+                                                           r.reason, r.data)
+        items.append(AuditEventRead.model_validate(r).model_copy(
+            update={"actor": actor, "reason": reason, "data": data}))
+    return page(items, [r.seq for r in rows], limit)
 
 
 @router.get("/audit/verify", response_model=ChainReport, tags=["audit"])
