@@ -107,8 +107,11 @@ def access(access_policy: AccessPolicy) -> AccessConfig:
 
 
 @pytest.fixture
-def app_client(database: Database, access: AccessConfig) -> Iterator[TestClient]:
-    app = create_app(Settings(), database=database, access=access)
+def app_client(database: Database, access: AccessConfig, tmp_path: Path
+               ) -> Iterator[TestClient]:
+    # The reconciler is driven explicitly by the compute tests; here it stays off.
+    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
+                     run_reconciler=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

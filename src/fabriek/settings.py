@@ -25,6 +25,14 @@ class Settings(BaseSettings):
         default=None, description="Factory/partition configuration (until the federation lands)."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    reconciler: bool = Field(default=True, description="Run the job reconciler inside serve.")
+    reconcile_interval_seconds: float = Field(default=1.0, gt=0)
+    slurm_rest_url: str | None = Field(default=None, description="slurmrestd, e.g. http://127.0.0.1:6820")
+    slurm_user: str = "root"
+    slurm_jwt: str | None = None
+    slurm_jwt_key: Path | None = None
+    slurm_api_version: str = "0.0.38"
+    slurm_scratch_dir: Path = Path("/tmp/fabriek-slurm")
     log_level: str = "info"
 
     def resolved_database_url(self) -> str:

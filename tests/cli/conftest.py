@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,14 +27,15 @@ from fabriek.settings import Settings
 
 
 @pytest.fixture
-def settings(database: Database) -> Settings:
+def settings(database: Database, tmp_path: Path) -> Settings:
     """Settings naming the test database, for the commands that open it in-process."""
-    return Settings(database_url=database.url)
+    return Settings(database_url=database.url, data_dir=tmp_path)
 
 
 @pytest.fixture
 def api(settings: Settings, database: Database, access: AccessConfig) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database=database, access=access)) as client:
+    with TestClient(create_app(settings, database=database, access=access,
+                               run_reconciler=False)) as client:
         yield client
 
 

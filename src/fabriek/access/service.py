@@ -631,3 +631,22 @@ def allocation_view(allocation: Allocation) -> AllocationRead:
         {**{k: getattr(allocation, k) for k in AllocationRead.model_fields
             if k != "gpu_hours_left"},
          "gpu_hours_left": max(allocation.gpu_hours - allocation.gpu_hours_used, 0.0)})
+
+
+def allocation_for_charging(session: Session, principal: Principal, allocation_id: int
+                            ) -> Allocation:
+    """The allocation a member's job charges, locked so concurrent admissions serialise.
+
+    Raises: NotFound (not visible), Forbidden (visible but not the principal's organisation).
+    """
+    allocation = session.execute(select(Allocation).where(Allocation.id == allocation_id)
+                                 .with_for_update()).scalar_one_or_none()
+    if allocation is None or not rules.can_see_allocation(principal, allocation.organisation_id):
+        raise NotFound(f"allocation {allocation_id} not found")
+    _forbid(principal.is_member(allocation.organisation_id),
+            "only members of the organisation may run jobs on its allocation")
+    return allocation
+
+
+def priority_rank(config: AccessConfig, priority_class: str) -> int:
+    return config.policy.modes.priority(priority_class).rank

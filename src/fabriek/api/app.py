@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,20 +11,41 @@ from fabriek import __version__
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
-from fabriek.api.routes import allocations, meta, organisations, proposals
+from fabriek.api.routes import allocations, jobs, meta, organisations, proposals
+from fabriek.compute.reconciler import Reconciler
+from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.session import Database
 from fabriek.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
-               access: AccessConfig | None = None) -> FastAPI:
+               access: AccessConfig | None = None, executors: Executors | None = None,
+               run_reconciler: bool | None = None) -> FastAPI:
+    """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
+    jobs and schedulers in step; several processes may each run one (rows are leased)."""
     settings = settings or Settings()
     db = database or Database(settings)
     owns_db = database is None
+    access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
+    executors = executors or build_executors(settings, access.policy.factories)
+    reconciler = Reconciler(db, executors, access)
+    if run_reconciler is None:
+        run_reconciler = settings.reconciler
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        stop = threading.Event()
+        thread = None
+        if run_reconciler:
+            thread = threading.Thread(target=reconciler.run_forever, name="reconciler",
+                                      args=(stop, settings.reconcile_interval_seconds),
+                                      daemon=True)
+            thread.start()
         yield
+        stop.set()
+        reconciler.wake()
+        if thread is not None:
+            thread.join(timeout=10)
         if owns_db:
             db.dispose()
 
@@ -37,8 +59,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
+    app.state.access = access
+    app.state.executors = executors
+    app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations):
+    for module in (meta, organisations, proposals, allocations, jobs):
         app.include_router(module.router)
     return app

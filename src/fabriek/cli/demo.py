@@ -29,6 +29,7 @@ from fabriek.access.schemas import AllocationRead, ProposalRead
 from fabriek.cli import output as out
 from fabriek.cli import views
 from fabriek.client import FabriekClient
+from fabriek.compute.schemas import JobRead
 from fabriek.identity.enums import Role
 from fabriek.identity.schemas import OrganisationRead
 from fabriek.kit.clock import utcnow
@@ -143,7 +144,8 @@ def _bootstrap(settings: Settings) -> dict[str, str]:
 
 
 def _run(timeline: Timeline, data_dir: Path, timeout: float
-         ) -> tuple[OrganisationRead, ProposalRead, AllocationRead | None, dict[str, str]]:
+         ) -> tuple[OrganisationRead, ProposalRead, AllocationRead | None, JobRead | None,
+                    float | None, dict[str, str]]:
     settings = Settings()
     with timeline.step("Migrate a fresh SQLite database; bootstrap an officer and an applicant"):
         tokens = _bootstrap(settings)
@@ -174,6 +176,7 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
             if not timeline.quiet:
                 views.organisation_brief(org)
 
+            applied = time.perf_counter()
             with timeline.step("Draft a Playground proposal"):
                 draft = fab.proposals.create({
                     "organisation_id": org.id, "mode": "playground",
@@ -194,12 +197,31 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
             if not timeline.quiet:
                 views.proposal_outcome(decided)
 
-            allocation = None
+            allocation, job, first_running = None, None, None
             if decided.allocation_ids:
                 with timeline.step("Read the allocation"):
                     allocation = fab.allocations.get(decided.allocation_ids[0])
                 if not timeline.quiet:
                     views.allocation(allocation)
+
+                with timeline.step("Submit a first job on the allocation (local executor)"):
+                    job = fab.jobs.submit({
+                        "allocation_id": allocation.id, "name": "first-job", "gpus": 1,
+                        "time_limit_minutes": 5, "model": "case-law-summariser-7b",
+                        "command": [sys.executable, "-c", FIRST_JOB]})
+                with timeline.step("Wait until it runs"):
+                    job = _wait_for(fab, job.id, lambda j: j.state.value != "pending-submit"
+                                    and j.state.value != "queued", timeout)
+                first_running = time.perf_counter() - applied
+                timeline.detail(Text(f"   application to first job running: "
+                                     f"{first_running:.1f} s", style="bold"))
+                with timeline.step("Wait until it completes; read its output"):
+                    job = _wait_for(fab, job.id, lambda j: j.state.value in FINAL, timeout)
+                    output, _ = fab.jobs.logs(job.id)
+                if not timeline.quiet:
+                    views.job(job)
+                    timeline.detail(Text(output.rstrip(), style="cyan"))
+                    views.usage(fab.jobs.usage(allocation.id))
 
         with FabriekClient(url, tokens["officer"]) as officer, \
                 timeline.step("The access officer verifies the audit chain"):
@@ -210,7 +232,30 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
     finally:
         with timeline.step("Stop the server"):
             _stop_server(server)
-    return org, decided, allocation, tokens
+    return org, decided, allocation, job, first_running, tokens
+
+
+FINAL = ("completed", "failed", "cancelled", "timeout")
+FIRST_JOB = (
+    "import os, platform, time\n"
+    "print('Hello from the first Fabriek job on', platform.node())\n"
+    "print('GPU slot(s):', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+    "for step in range(3):\n"
+    "    print(f'training step {step}: loss {1 / (step + 1):.3f}', flush=True)\n"
+    "    time.sleep(0.5)\n")
+
+
+def _wait_for(fab: FabriekClient, job_id: int, done: Any, timeout: float) -> JobRead:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = fab.jobs.get(job_id)
+        if done(job):
+            return job
+        if job.state.value in FINAL:
+            raise DemoFailed(f"job {job_id} ended {job.state.value}: {job.reason}")
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"job {job_id} still {job.state.value} after {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def demo(
@@ -220,11 +265,11 @@ def demo(
         "--timeout", min=1, help="Seconds to wait for the server to start.")] = 60.0,
     json: Annotated[bool, typer.Option("--json", help="Print a JSON summary only.")] = False,
 ) -> None:
-    """Show the whole path on this machine: register, apply, decide, allocate, in seconds.
+    """Show the whole path on this machine: register, apply, decide, allocate, run a first job.
 
     Starts a throw-away server on a free loopback port with its own SQLite database; nothing
     else on the machine is touched. Exits 0 only if the proposal ends accepted with an
-    allocation.
+    allocation and the first job completes on the local executor.
 
     Example: fabriek demo --keep
     """
@@ -235,7 +280,8 @@ def demo(
     timeline = Timeline(quiet=json)
     summary: dict[str, Any] = {"data_dir": str(data_dir), "kept": keep}
     try:
-        org, proposal, allocation, tokens = _run(timeline, data_dir, timeout)
+        org, proposal, allocation, job, first_running, tokens = _run(timeline, data_dir,
+                                                                      timeout)
     except DemoFailed as exc:
         out.error(f"demo failed: {exc}", f"rerun with --keep and read {data_dir / 'server.log'}"
                   if not keep else f"read {data_dir / 'server.log'}")
@@ -246,8 +292,11 @@ def demo(
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
-    ok = proposal.state is ProposalState.accepted and allocation is not None
-    summary.update(ok=ok, organisation=org, proposal=proposal, allocation=allocation,
+    ok = (proposal.state is ProposalState.accepted and allocation is not None
+          and job is not None and job.state.value == "completed")
+    summary.update(ok=ok, organisation=org, proposal=proposal, allocation=allocation, job=job,
+                   application_to_first_job_running_seconds=(
+                       round(first_running, 3) if first_running is not None else None),
                    steps=timeline.steps,
                    seconds=round(time.perf_counter() - timeline.started, 3))
     if json:
@@ -257,11 +306,13 @@ def demo(
             ("Proposal accepted", "bold green"),
             f" {proposal.reference}: {allocation.gpu_hours:,} GPU-hours on "
             f"{allocation.factory}/{allocation.partition} from {allocation.start_on} until "
-            f"{allocation.end_on}, priority class {allocation.priority_class}; "
+            f"{allocation.end_on}, priority class {allocation.priority_class}; first job "
+            f"completed; application to first job running: {first_running:.1f} s; "
             f"{summary['seconds']:.1f} s in all."))
     else:
-        out.error(f"the proposal ended {proposal.state.value}, not accepted with an allocation",
-                  f"see its checks above; `fabriek proposal show {proposal.id}` on a kept demo")
+        out.error(f"the proposal ended {proposal.state.value} and the first job "
+                  f"{job.state.value if job else 'never ran'}",
+                  f"see the steps above; `fabriek proposal show {proposal.id}` on a kept demo")
     if keep and not json:
         out.note(f"Kept {data_dir}. Serve it again with: FABRIEK_DATA_DIR={data_dir} "
                  f"fabriek serve  (applicant token: {tokens['applicant']})")

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from fabriek import __version__
-from fabriek.cli import admin, allocation, audit, cutoff, demo, org, policy, proposal, review
+from fabriek.cli import (
+    admin,
+    allocation,
+    audit,
+    cutoff,
+    demo,
+    job,
+    org,
+    policy,
+    proposal,
+    review,
+)
 from fabriek.cli import serve as serve_module
 from fabriek.cli import user as user_module
 from fabriek.cli.context import CliContext
@@ -57,6 +68,9 @@ app.add_typer(org.app, name="org")
 app.add_typer(proposal.app, name="proposal")
 app.add_typer(review.app, name="review")
 app.add_typer(allocation.app, name="allocation")
+app.add_typer(job.app, name="job")
+app.command("usage")(job.usage)
+app.command("worker")(job.worker)
 app.add_typer(cutoff.app, name="cutoff")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")

@@ -10,6 +10,7 @@ from rich.text import Text
 from fabriek.access.schemas import AllocationRead, ProposalRead, ReviewRead
 from fabriek.audit.schemas import AuditEventRead
 from fabriek.cli import output as out
+from fabriek.compute.schemas import AllocationUsage, JobRead
 from fabriek.identity.schemas import EligibilityRead, OrganisationRead
 
 
@@ -167,3 +168,40 @@ def audit_events(items: Sequence[AuditEventRead]) -> None:
     out.show(out.table("Audit events", ["seq", "at (UTC)", "actor", "action", "subject",
                                         "change", "reason"], rows,
                        nowrap=("seq", "at (UTC)")))
+
+
+def job(j: JobRead) -> None:
+    how = " ".join(j.spec.get("command") or []) or "(script)"
+    out.show(out.fields(f"Job {j.id}: {j.name}", [
+        ("State", out.state(j.state.value)), ("Reason", j.reason or None),
+        ("Allocation", j.allocation_id), ("Where", f"{j.factory}/{j.partition} ({j.executor})"),
+        ("Scheduler id", j.external_id), ("Priority class", j.priority_class),
+        ("Runs", how), ("GPUs", j.gpus), ("Time limit (min)", j.time_limit_minutes),
+        ("Worst case (GPU-h)", f"{j.worst_case_gpu_hours:,.2f}"),
+        ("Used (GPU-h)", f"{j.gpu_hours_used:,.4f}"), ("Model", j.model),
+        ("Submitted", j.created_at), ("Started", j.started_at), ("Ended", j.ended_at),
+        ("Exit code", j.exit_code), ("Signal", j.signal),
+        ("Pre-empted", f"{j.preemptions} time(s), last {j.last_preempted_at:%Y-%m-%d %H:%M} UTC"
+         if j.preemptions and j.last_preempted_at else None),
+    ]))
+
+
+def jobs(items: Sequence[JobRead]) -> None:
+    out.show(out.table("Jobs", ["id", "name", "allocation", "state", "GPUs", "limit (min)",
+                                "used (GPU-h)", "exit", "pre-empted"],
+                       [(j.id, j.name, j.allocation_id, out.state(j.state.value), j.gpus,
+                         j.time_limit_minutes, f"{j.gpu_hours_used:,.4f}", j.exit_code,
+                         j.preemptions or None) for j in items]))
+
+
+def usage(u: AllocationUsage) -> None:
+    out.show(out.fields(f"Allocation {u.allocation_id} on {u.factory}/{u.partition}", [
+        ("Granted (GPU-h)", f"{u.gpu_hours:,}"), ("Used", f"{u.gpu_hours_used:,.4f}"),
+        ("Held by queued and running jobs", f"{u.gpu_hours_committed:,.4f}"),
+        ("Left for new jobs", f"{u.gpu_hours_left:,.4f}"),
+        ("Usage", out.bar(u.gpu_hours_used, u.gpu_hours)),
+        ("Jobs", f"{u.jobs_active} active of {u.jobs_total}"),
+        ("Valid", f"{u.start_on} to {u.end_on}"),
+    ]))
+    for w in u.warnings:
+        out.show(Text(f"⚠ {w.message}", style="yellow"))

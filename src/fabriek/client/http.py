@@ -11,6 +11,7 @@ Responses come back as the schemas the server uses (`fabriek.access.schemas`,
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,7 @@ from fabriek.access.schemas import (
 from fabriek.audit.schemas import AuditEventRead
 from fabriek.client.errors import FabriekApiError
 from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
+from fabriek.compute.schemas import AllocationUsage, JobRead, JobSpec
 from fabriek.identity.schemas import (
     EligibilityRead,
     MembershipRead,
@@ -94,6 +96,7 @@ class FabriekClient:
         self.reviews = Reviews(self)
         self.allocations = Allocations(self)
         self.audit = Audit(self)
+        self.jobs = Jobs(self)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -138,6 +141,28 @@ class FabriekClient:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def raw(self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+            ) -> httpx.Response:
+        """A request whose answer is not JSON (logs); errors still raise FabriekApiError."""
+        response = self._http.request(method, API_PREFIX + path, params=params,
+                                      headers=self._headers())
+        if response.is_error:
+            raise FabriekApiError.from_response(response)
+        return response
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+               ) -> Iterator[httpx.Response]:
+        with self._http.stream(method, API_PREFIX + path, params=params,
+                               headers=self._headers(), timeout=None) as response:
+            if response.is_error:
+                response.read()
+                raise FabriekApiError.from_response(response)
+            yield response
 
     def _get(self, path: str, model: type[M], **params: Any) -> M:
         return model.model_validate(self.request("GET", path, params=_params(**params)))
@@ -348,6 +373,39 @@ class Allocations(_Resource):
         """A strategic or emergency allocation by an access officer; returns its proposal."""
         return self._c._post("/allocations/direct", ProposalRead, _json_body(data),
                              idempotency_key=idempotency_key)
+
+
+class Jobs(_Resource):
+    def submit(self, spec: JobSpec | Mapping[str, Any], *,
+               idempotency_key: str | None = None) -> JobRead:
+        """Submit a job on an allocation; refused (422) when its worst case does not fit."""
+        return self._c._post("/jobs", JobRead, _json_body(spec), idempotency_key=idempotency_key)
+
+    def list(self, *, state: str | None = None, allocation_id: int | None = None,
+             limit: int = 50, after: int = 0, all: bool = False) -> list[JobRead]:
+        return self._c._list("/jobs", JobRead, limit=limit, after=after, all=all, state=state,
+                             allocation_id=allocation_id)
+
+    def get(self, job_id: int) -> JobRead:
+        return self._c._get(f"/jobs/{job_id}", JobRead)
+
+    def cancel(self, job_id: int) -> JobRead:
+        return self._c._post(f"/jobs/{job_id}/cancel", JobRead)
+
+    def logs(self, job_id: int, *, stream: str = "stdout", offset: int = 0) -> tuple[str, int]:
+        """Output from `offset`, and the offset to ask from next time."""
+        response = self._c.raw("GET", f"/jobs/{job_id}/logs",
+                               params={"stream": stream, "offset": offset})
+        return response.text, int(response.headers.get("X-Next-Offset", offset))
+
+    def follow(self, job_id: int, *, stream: str = "stdout") -> Iterator[str]:
+        """Output as it is written, until the job ends."""
+        with self._c.stream("GET", f"/jobs/{job_id}/logs",
+                            params={"stream": stream, "follow": "true"}) as response:
+            yield from response.iter_text()
+
+    def usage(self, allocation_id: int) -> AllocationUsage:
+        return self._c._get(f"/allocations/{allocation_id}/usage", AllocationUsage)
 
 
 class Audit(_Resource):

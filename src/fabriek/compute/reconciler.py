@@ -1,0 +1,298 @@
+"""Keeps the platform's view of jobs and the schedulers' in step; safe to run in many processes.
+
+Each pass: (1) hand admitted jobs to their executor, looking first whether the scheduler already
+has them (a worker that died between submit and commit must not submit twice); (2) cancel what
+owners asked to stop; (3) pre-empt lower classes for jobs whose class pre-empts (the local
+executor; Slurm does it itself through QOS); (4) poll the schedulers and record states, times,
+exit codes and GPU-hours; (5) account usage per allocation and warn at 75, 90 and 100 %.
+Rows are claimed with leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never
+handle the same job at once; a scheduler that does not answer is skipped, never given up on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from fabriek.access.models import Allocation
+from fabriek.access.service import AccessConfig
+from fabriek.audit.service import record
+from fabriek.compute import policy as pol
+from fabriek.compute.enums import ExternalState, JobState
+from fabriek.compute.executors.base import (
+    Executor,
+    ExecutorError,
+    ExecutorJob,
+    ExecutorUnavailable,
+    JobRejected,
+    JobSnapshot,
+)
+from fabriek.compute.models import Job, UsageWarning
+from fabriek.compute.registry import Executors
+from fabriek.compute.script import build_script
+from fabriek.compute.spec import JobSpec
+from fabriek.db.session import Database
+from fabriek.errors import Unavailable
+from fabriek.identity.principal import SYSTEM
+from fabriek.kit.clock import utcnow
+
+log = logging.getLogger("fabriek.reconciler")
+
+FINAL = {ExternalState.completed: JobState.completed, ExternalState.failed: JobState.failed,
+         ExternalState.cancelled: JobState.cancelled, ExternalState.timeout: JobState.timeout}
+
+
+@dataclass
+class PassReport:
+    submitted: list[int] = field(default_factory=list)
+    adopted: list[int] = field(default_factory=list)  # found at the scheduler, not resubmitted
+    changed: list[int] = field(default_factory=list)
+    preempted: list[int] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
+
+
+def executor_job(job: Job, config: AccessConfig) -> ExecutorJob:
+    spec = JobSpec.model_validate(job.spec)
+    return ExecutorJob(
+        job_id=job.id, name=job.name, script=build_script(spec, job_id=job.id), gpus=job.gpus,
+        nodes=spec.nodes, cpus=spec.cpus, memory_mb=spec.memory_mb,
+        time_limit_minutes=job.time_limit_minutes, env=dict(spec.env), partition=job.partition,
+        account=f"fab-a{job.allocation_id}", priority_rank=job.priority_rank, image=spec.image,
+        qos=config.policy.modes.priority(job.priority_class).slurm_qos)
+
+
+def _audit(session: Session, job: Job, action: str, previous: JobState | None, reason: str = "",
+           data: dict | None = None) -> None:  # type: ignore[type-arg]
+    record(session, SYSTEM, action, subject_type="job", subject_id=job.id,
+           organisation_id=job.organisation_id,
+           from_state=previous.value if previous else None, to_state=job.state.value,
+           reason=reason, data=data)
+
+
+def apply_snapshot(session: Session, job: Job, snap: JobSnapshot, now: datetime) -> bool:
+    """Bring one job row in line with what its scheduler says; True if anything changed."""
+    previous = job.state
+    if snap.state in FINAL:
+        job.state = FINAL[snap.state]
+        job.started_at = job.started_at or snap.started_at
+        job.ended_at = snap.ended_at or now
+        job.exit_code, job.signal = snap.exit_code, snap.signal
+        job.reason = snap.reason or job.reason
+        job.gpu_hours_used = job.gpu_hours_prior + pol.run_gpu_hours(
+            job.gpus, job.started_at, job.ended_at)
+    elif snap.state is ExternalState.running:
+        job.state = JobState.running
+        job.started_at = snap.started_at or job.started_at or now
+        job.gpu_hours_used = job.gpu_hours_prior + pol.run_gpu_hours(job.gpus, job.started_at, now)
+    else:  # queued, or pre-empted and waiting to run again
+        if previous is JobState.running:
+            run = pol.run_gpu_hours(job.gpus, job.started_at, now)
+            job.gpu_hours_prior += run
+            job.gpu_hours_used = job.gpu_hours_prior
+            job.preemptions += 1
+            job.last_preempted_at, job.started_at = now, None
+            job.state = JobState.queued
+            job.reason = "pre-empted by a higher-priority job; it will start again"
+            _audit(session, job, "job.preempted", previous, job.reason,
+                   {"gpu_hours_of_interrupted_run": round(run, 6)})
+            return True
+        job.state = JobState.queued
+        job.reason = snap.reason or job.reason
+    if job.state is not previous:
+        _audit(session, job, f"job.{job.state.value}", previous, job.reason,
+               {"exit_code": job.exit_code, "signal": job.signal} if job.state in FINAL.values()
+               else None)
+        return True
+    return False
+
+
+class Reconciler:
+    def __init__(self, db: Database, executors: Executors, config: AccessConfig, *,
+                 worker_id: str | None = None, lease_seconds: float = 120, batch: int = 100
+                 ) -> None:
+        self.db, self.executors, self.config = db, executors, config
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self._wake = threading.Event()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the loop must outlive any one bad pass
+                log.exception("reconciler pass failed")
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def run_once(self, now: datetime | None = None) -> PassReport:
+        report = PassReport()
+        self.submit_pending(report, now)
+        for key, executor in self.executors.all():
+            self.sync_partition(key, executor, report, now)
+        return report
+
+    # -- (1) submission ---------------------------------------------------------------------
+
+    def _claim(self, now: datetime) -> list[int]:
+        with self.db.unit_of_work() as s:
+            rows = s.execute(
+                select(Job).where(Job.state == JobState.pending_submit,
+                                  or_(Job.lease_until.is_(None), Job.lease_until < now))
+                .order_by(Job.priority_rank.desc(), Job.id).limit(self.batch)
+                .with_for_update(skip_locked=True)).scalars().all()
+            for job in rows:
+                job.lease_owner, job.lease_until = self.worker_id, now + self.lease
+                job.submit_attempts += 1
+            return [j.id for j in rows]
+
+    def submit_pending(self, report: PassReport, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        for job_id in self._claim(now):
+            with self.db.unit_of_work() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                if job.cancel_requested:
+                    previous, job.state = job.state, JobState.cancelled
+                    job.ended_at, job.reason, job.lease_owner = now, "cancelled before start", None
+                    _audit(s, job, "job.cancelled", previous, job.reason)
+                    continue
+                try:
+                    executor = self.executors.get(job.factory, job.partition)
+                except Unavailable as exc:
+                    job.lease_owner, job.lease_until, job.reason = None, None, exc.detail
+                    continue
+                request = executor_job(job, self.config)
+            self._hand_over(job_id, executor, request, report, now)
+
+    def _hand_over(self, job_id: int, executor: Executor, request: ExecutorJob,
+                   report: PassReport, now: datetime) -> None:
+        adopted = False
+        try:
+            found = executor.find(job_id)
+            if found is not None:
+                external_id, adopted = found.external_id, True
+            else:
+                external_id = executor.submit(request)
+        except ExecutorUnavailable as exc:
+            with self.db.unit_of_work() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                job.lease_owner, job.lease_until = None, None
+                job.reason = f"scheduler unavailable, will retry: {exc}"
+            report.unavailable.append(executor.name)
+            return
+        except (JobRejected, ExecutorError) as exc:
+            with self.db.unit_of_work() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                previous, job.state = job.state, JobState.failed
+                job.ended_at, job.lease_owner = now, None
+                job.reason = f"refused by the scheduler: {exc}"
+                _audit(s, job, "job.failed", previous, job.reason)
+            return
+        with self.db.unit_of_work() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            previous = job.state
+            job.external_id, job.state, job.queued_at = external_id, JobState.queued, now
+            job.lease_owner, job.lease_until, job.reason = None, None, ""
+            _audit(s, job, "job.queued", previous, data={"external_id": external_id,
+                                                         "adopted": adopted})
+        (report.adopted if adopted else report.submitted).append(job_id)
+
+    # -- (2)-(5) one partition ----------------------------------------------------------------
+
+    def sync_partition(self, key: tuple[str, str], executor: Executor, report: PassReport,
+                       now: datetime | None = None) -> None:
+        now = now or utcnow()
+        factory, partition = key
+        touched: set[int] = set()
+        try:
+            with self.db.unit_of_work() as s:
+                jobs = s.execute(
+                    select(Job).where(Job.factory == factory, Job.partition == partition,
+                                      Job.external_id.is_not(None),
+                                      Job.state.in_((JobState.queued, JobState.running)))
+                    .order_by(Job.id).limit(self.batch * 10).with_for_update(skip_locked=True)
+                ).scalars().all()
+                if not jobs:
+                    return
+                for job in jobs:
+                    if job.cancel_requested:
+                        executor.cancel(job.external_id)  # type: ignore[arg-type]
+                if executor.name == "local":
+                    report.preempted += self._preempt(s, key, executor, jobs)
+                snapshots = executor.poll([j.external_id for j in jobs])  # type: ignore[misc]
+                for job in jobs:
+                    snap = snapshots.get(job.external_id)  # type: ignore[arg-type]
+                    if snap is None:
+                        snap = executor.find(job.id)
+                    if snap is None:
+                        snap = JobSnapshot(job.external_id or "", ExternalState.failed,
+                                           reason="the scheduler lost the job")
+                    if apply_snapshot(s, job, snap, now):
+                        report.changed.append(job.id)
+                    touched.add(job.allocation_id)
+                self._account(s, touched)
+        except ExecutorUnavailable as exc:
+            log.warning("%s/%s: scheduler unavailable: %s", factory, partition, exc)
+            report.unavailable.append(f"{factory}/{partition}")
+
+    def _preempt(self, s: Session, key: tuple[str, str], executor: Executor,
+                 jobs: list[Job]) -> list[int]:
+        """Requeue lower classes so a waiting job of a pre-empting class can start."""
+        waiting = [j for j in jobs if j.state is JobState.queued
+                   and self.config.policy.modes.priority(j.priority_class).preempts_lower]
+        if not waiting:
+            return []
+        running = [j for j in jobs if j.state is JobState.running and j.started_at]
+        free = self.executors.capacity_gpus(*key) - sum(j.gpus for j in running)
+        victims: list[int] = []
+        for job in sorted(waiting, key=lambda j: (-j.priority_rank, j.id)):
+            chosen = pol.preemption_victims(
+                incoming_rank=job.priority_rank, incoming_gpus=job.gpus, free_gpus=free,
+                running=[pol.RunningJob(r.id, r.priority_rank, r.gpus, r.started_at)
+                         for r in running if r.id not in victims])  # type: ignore[arg-type]
+            if not chosen:
+                continue
+            for victim in (r for r in running if r.id in chosen):
+                executor.requeue(victim.external_id)  # type: ignore[arg-type]
+                victims.append(victim.id)
+                free += victim.gpus
+            free -= job.gpus
+        return victims
+
+    def _account(self, s: Session, allocation_ids: set[int]) -> None:
+        for allocation_id in allocation_ids:
+            allocation = s.get(Allocation, allocation_id)
+            assert allocation is not None
+            jobs = s.execute(select(Job.gpu_hours_used).where(
+                Job.allocation_id == allocation_id)).scalars().all()
+            before, after = allocation.gpu_hours_used, round(sum(jobs), 6)
+            allocation.gpu_hours_used = after
+            sent = s.execute(select(UsageWarning.threshold_percent).where(
+                UsageWarning.allocation_id == allocation_id)).scalars().all()
+            for threshold in pol.thresholds_crossed(allocation.gpu_hours, before, after, sent):
+                message = (f"allocation {allocation_id} has used {threshold} % of its "
+                           f"{allocation.gpu_hours:,} GPU-hours ({after:,.2f} used)"
+                           + ("; it admits no new jobs" if threshold >= 100 else ""))
+                s.add(UsageWarning(allocation_id=allocation_id,
+                                   organisation_id=allocation.organisation_id,
+                                   threshold_percent=threshold, gpu_hours_used=after,
+                                   message=message))
+                record(s, SYSTEM, "allocation.usage-warning", subject_type="allocation",
+                       subject_id=allocation_id, organisation_id=allocation.organisation_id,
+                       reason=message, data={"threshold_percent": threshold})

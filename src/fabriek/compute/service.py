@@ -1,0 +1,157 @@
+"""Use cases of the compute capability: the broker's admission, job queries, cancel, usage.
+
+Jobs are admitted here in the caller's transaction (state pending-submit); the reconciler hands
+them to the executor after commit, so nothing reaches a scheduler that was not recorded first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fabriek.access import service as access
+from fabriek.access.models import Allocation
+from fabriek.access.service import AccessConfig
+from fabriek.audit.service import record
+from fabriek.compute import policy as pol
+from fabriek.compute.enums import JobState
+from fabriek.compute.models import Job, UsageWarning
+from fabriek.compute.registry import Executors
+from fabriek.compute.schemas import AllocationUsage, JobRead, UsageWarningRead
+from fabriek.compute.spec import JobSpec
+from fabriek.errors import InvalidTransition, NotFound, PolicyRefusal
+from fabriek.identity.enums import Role
+from fabriek.identity.principal import Principal
+from fabriek.kit.clock import utcnow
+
+
+def worst_case(job: Job) -> float:
+    return job.gpu_hours_prior + job.gpus * job.time_limit_minutes / 60
+
+
+def budget_of(session: Session, allocation: Allocation) -> pol.Budget:
+    used_final = session.scalar(select(func.coalesce(func.sum(Job.gpu_hours_used), 0.0)).where(
+        Job.allocation_id == allocation.id, Job.state.in_(JobState.final_states())))
+    active = session.execute(select(Job).where(
+        Job.allocation_id == allocation.id, Job.state.in_(JobState.active_states()))).scalars()
+    return pol.Budget(gpu_hours=allocation.gpu_hours, used_final=float(used_final or 0),
+                      committed=sum(worst_case(j) for j in active))
+
+
+def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config: AccessConfig,
+               executors: Executors, now: datetime | None = None) -> Job:
+    """Admit a job against its allocation's budget and queue it for the executor.
+
+    Raises: NotFound, Forbidden, PolicyRefusal (budget, dates, partition size).
+    """
+    now = now or utcnow()
+    allocation = access.allocation_for_charging(session, principal, spec.allocation_id)
+    capacity = executors.capacity_gpus(allocation.factory, allocation.partition)
+    if spec.gpus > capacity:
+        raise PolicyRefusal(f"{allocation.factory}/{allocation.partition} has {capacity} GPUs; "
+                            f"the job asks for {spec.gpus}", rule="partition size")
+    budget = budget_of(session, allocation)
+    verdict = pol.admit_job(
+        worst_case_gpu_hours=spec.worst_case_gpu_hours, budget=budget,
+        allocation_active=allocation.state.value in ("active", "scheduled"),
+        start_on=allocation.start_on, end_on=allocation.end_on, today=now.date())
+    if not verdict.admitted:
+        raise PolicyRefusal(verdict.reason, rule="GPU-hour budget of the allocation",
+                            gpu_hours_left=round(max(budget.left, 0), 4),
+                            worst_case_gpu_hours=round(spec.worst_case_gpu_hours, 4))
+    assert principal.user_id is not None
+    job = Job(organisation_id=allocation.organisation_id, owner_id=principal.user_id,
+              allocation_id=allocation.id, name=spec.name, spec=spec.model_dump(mode="json"),
+              gpus=spec.gpus, time_limit_minutes=spec.time_limit_minutes, model=spec.model,
+              factory=allocation.factory, partition=allocation.partition,
+              executor=executors.partitions[(allocation.factory, allocation.partition)].executor,
+              priority_class=allocation.priority_class,
+              priority_rank=access.priority_rank(config, allocation.priority_class),
+              state=JobState.pending_submit, created_at=now)
+    session.add(job)
+    session.flush()
+    record(session, principal, "job.submitted", subject_type="job", subject_id=job.id,
+           organisation_id=job.organisation_id, to_state=job.state.value,
+           data={"allocation_id": allocation.id, "gpus": spec.gpus,
+                 "time_limit_minutes": spec.time_limit_minutes,
+                 "worst_case_gpu_hours": spec.worst_case_gpu_hours})
+    return job
+
+
+def _visible(principal: Principal, job: Job) -> bool:
+    return (principal.is_member(job.organisation_id) or principal.has(Role.access_officer)
+            or principal.has(Role.factory_operator))
+
+
+def get_job(session: Session, principal: Principal, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or not _visible(principal, job):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def list_jobs(session: Session, principal: Principal, *, state: JobState | None = None,
+              allocation_id: int | None = None, after: int = 0, limit: int = 50) -> list[Job]:
+    q = select(Job).where(Job.id > after).order_by(Job.id).limit(limit)
+    if not (principal.has(Role.access_officer) or principal.has(Role.factory_operator)):
+        q = q.where(Job.organisation_id.in_(principal.organisation_ids or {-1}))
+    if state is not None:
+        q = q.where(Job.state == state)
+    if allocation_id is not None:
+        q = q.where(Job.allocation_id == allocation_id)
+    return list(session.execute(q).scalars())
+
+
+def job_view(job: Job) -> JobRead:
+    fields = {name: getattr(job, name) for name in JobRead.model_fields
+              if name != "worst_case_gpu_hours"}
+    return JobRead.model_validate({**fields, "worst_case_gpu_hours": worst_case(job)})
+
+
+def cancel_job(session: Session, principal: Principal, job_id: int) -> Job:
+    """Ask for a job to stop; the reconciler tells the executor. Raises: NotFound, Conflict."""
+    job = session.execute(select(Job).where(Job.id == job_id).with_for_update()).scalar()
+    if job is None or not _visible(principal, job):
+        raise NotFound(f"job {job_id} not found")
+    if not (principal.is_member(job.organisation_id) or principal.has(Role.access_officer)):
+        raise NotFound(f"job {job_id} not found")
+    if job.state in JobState.final_states():
+        raise InvalidTransition(f"the job is already {job.state.value}")
+    if job.state is JobState.pending_submit and job.external_id is None and job.lease_owner is None:
+        previous = job.state
+        job.state, job.ended_at, job.reason = JobState.cancelled, utcnow(), "cancelled before start"
+        record(session, principal, "job.cancelled", subject_type="job", subject_id=job.id,
+               organisation_id=job.organisation_id, from_state=previous.value,
+               to_state=job.state.value)
+        return job
+    job.cancel_requested = True
+    record(session, principal, "job.cancel-requested", subject_type="job", subject_id=job.id,
+           organisation_id=job.organisation_id)
+    return job
+
+
+def allocation_usage(session: Session, principal: Principal, allocation_id: int
+                     ) -> AllocationUsage:
+    allocation = access.get_allocation(session, principal, allocation_id)
+    budget = budget_of(session, allocation)
+    running_used = session.scalar(select(func.coalesce(func.sum(Job.gpu_hours_used), 0.0)).where(
+        Job.allocation_id == allocation.id, Job.state.in_(JobState.active_states()))) or 0.0
+    counts = session.execute(select(
+        func.count(), func.count().filter(Job.state.in_(JobState.active_states()))).where(
+        Job.allocation_id == allocation.id)).one()
+    warnings = session.execute(select(UsageWarning).where(
+        UsageWarning.allocation_id == allocation.id).order_by(UsageWarning.threshold_percent)
+    ).scalars()
+    used = budget.used_final + float(running_used)
+    return AllocationUsage(
+        allocation_id=allocation.id, organisation_id=allocation.organisation_id,
+        factory=allocation.factory, partition=allocation.partition,
+        priority_class=allocation.priority_class, start_on=allocation.start_on,
+        end_on=allocation.end_on, gpu_hours=allocation.gpu_hours, gpu_hours_used=round(used, 6),
+        gpu_hours_committed=round(budget.committed, 6),
+        gpu_hours_left=round(max(budget.left, 0.0), 6),
+        percent_used=round(100 * used / allocation.gpu_hours, 3) if allocation.gpu_hours else 0,
+        jobs_active=counts[1], jobs_total=counts[0],
+        warnings=[UsageWarningRead.model_validate(w) for w in warnings])
