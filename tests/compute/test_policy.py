@@ -33,8 +33,9 @@ def test_admit_job_refuses_with_the_numbers():
     assert "30.00 used" in verdict.reason and "30.00 held" in verdict.reason
 
 
-@pytest.mark.parametrize(("start", "end"), [(TODAY + timedelta(days=1), TODAY + timedelta(days=9)),
-                                             (TODAY - timedelta(days=9), TODAY - timedelta(days=1))])
+@pytest.mark.parametrize(("start", "end"), [
+    (TODAY + timedelta(days=1), TODAY + timedelta(days=9)),
+    (TODAY - timedelta(days=9), TODAY - timedelta(days=1))])
 def test_admit_job_outside_the_allocation_window(start, end):
     verdict = _admit(1, start=start, end=end)
     assert not verdict.admitted and "not active" in verdict.reason

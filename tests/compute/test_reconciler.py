@@ -69,8 +69,8 @@ def _submit(client: TestClient, who, allocation_id: int, **over) -> dict:  # typ
 def test_job_completes_with_output_usage_and_audit(client, reconciler, make_person, officer):
     anna = make_person("anna@lumen.example")
     allocation_id = h.allocation(client, officer, anna)
-    job = _submit(client, anna, allocation_id, gpus=2,
-                  command=["python3", "-c", "import os; print('gpus', os.environ['CUDA_VISIBLE_DEVICES'])"])
+    show_gpus = "import os; print('gpus', os.environ['CUDA_VISIBLE_DEVICES'])"
+    job = _submit(client, anna, allocation_id, gpus=2, command=["python3", "-c", show_gpus])
 
     done = until(reconciler, client, anna, job["id"], lambda j: j["state"] == "completed")
 
