@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -217,42 +218,53 @@ class Reconciler:
 
     def sync_partition(self, key: tuple[str, str], executor: Executor, report: PassReport,
                        now: datetime | None = None) -> None:
-        now = now or utcnow()
+        """Poll one partition's scheduler and record what changed.
+
+        The scheduler is asked outside any write transaction (it may be slow, or start
+        processes), so API requests are never held up behind it; the answers are then applied
+        in one short transaction to rows locked with SKIP LOCKED.
+        """
         factory, partition = key
-        touched: set[int] = set()
+        with self.db.unit_of_work(readonly=True) as s:
+            jobs = s.execute(
+                select(Job).where(Job.factory == factory, Job.partition == partition,
+                                  Job.external_id.is_not(None),
+                                  Job.state.in_((JobState.queued, JobState.running)))
+                .order_by(Job.id).limit(self.batch * 10)).scalars().all()
+        if not jobs:
+            return
         try:
-            with self.db.unit_of_work() as s:
-                jobs = s.execute(
-                    select(Job).where(Job.factory == factory, Job.partition == partition,
-                                      Job.external_id.is_not(None),
-                                      Job.state.in_((JobState.queued, JobState.running)))
-                    .order_by(Job.id).limit(self.batch * 10).with_for_update(skip_locked=True)
-                ).scalars().all()
-                if not jobs:
-                    return
-                for job in jobs:
-                    if job.cancel_requested:
-                        executor.cancel(job.external_id)  # type: ignore[arg-type]
-                if executor.name == "local":
-                    report.preempted += self._preempt(s, key, executor, jobs)
-                snapshots = executor.poll([j.external_id for j in jobs])  # type: ignore[misc]
-                for job in jobs:
-                    snap = snapshots.get(job.external_id)  # type: ignore[arg-type]
-                    if snap is None:
-                        snap = executor.find(job.id)
-                    if snap is None:
-                        snap = JobSnapshot(job.external_id or "", ExternalState.failed,
-                                           reason="the scheduler lost the job")
-                    if apply_snapshot(s, job, snap, now):
-                        report.changed.append(job.id)
-                    touched.add(job.allocation_id)
-                self._account(s, touched)
+            for job in jobs:
+                if job.cancel_requested:
+                    executor.cancel(job.external_id)  # type: ignore[arg-type]
+            if executor.name == "local":
+                report.preempted += self._preempt(key, executor, jobs)
+            snapshots = executor.poll([j.external_id for j in jobs])  # type: ignore[misc]
+            for job in jobs:
+                if job.external_id not in snapshots:
+                    found = executor.find(job.id)
+                    snapshots[job.external_id] = found or JobSnapshot(  # type: ignore[index]
+                        job.external_id or "", ExternalState.failed,
+                        reason="the scheduler lost the job")
         except ExecutorUnavailable as exc:
             log.warning("%s/%s: scheduler unavailable: %s", factory, partition, exc)
             report.unavailable.append(f"{factory}/{partition}")
+            return
+        now = now or utcnow()
+        with self.db.unit_of_work() as s:
+            rows = s.execute(select(Job).where(Job.id.in_([j.id for j in jobs]))
+                             .with_for_update(skip_locked=True)).scalars().all()
+            touched: set[int] = set()
+            for job in rows:
+                if job.state not in (JobState.queued, JobState.running):
+                    continue  # another worker got there first
+                if apply_snapshot(s, job, snapshots[job.external_id], now):  # type: ignore[index]
+                    report.changed.append(job.id)
+                touched.add(job.allocation_id)
+            self._account(s, touched)
 
-    def _preempt(self, s: Session, key: tuple[str, str], executor: Executor,
-                 jobs: list[Job]) -> list[int]:
+    def _preempt(self, key: tuple[str, str], executor: Executor,
+                 jobs: Sequence[Job]) -> list[int]:
         """Requeue lower classes so a waiting job of a pre-empting class can start."""
         waiting = [j for j in jobs if j.state is JobState.queued
                    and self.config.policy.modes.priority(j.priority_class).preempts_lower]

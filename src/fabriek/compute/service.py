@@ -28,16 +28,21 @@ from fabriek.kit.clock import utcnow
 
 
 def worst_case(job: Job) -> float:
-    return job.gpu_hours_prior + job.gpus * job.time_limit_minutes / 60
+    return job.gpu_hours_prior + job.gpus * job.time_limit_minutes / 60.0
+
+
+# The same worst case in SQL, so a budget is two aggregate queries however many jobs there are.
+WORST_CASE_SQL = Job.gpu_hours_prior + Job.gpus * Job.time_limit_minutes / 60.0
 
 
 def budget_of(session: Session, allocation: Allocation) -> pol.Budget:
-    used_final = session.scalar(select(func.coalesce(func.sum(Job.gpu_hours_used), 0.0)).where(
-        Job.allocation_id == allocation.id, Job.state.in_(JobState.final_states())))
-    active = session.execute(select(Job).where(
-        Job.allocation_id == allocation.id, Job.state.in_(JobState.active_states()))).scalars()
-    return pol.Budget(gpu_hours=allocation.gpu_hours, used_final=float(used_final or 0),
-                      committed=sum(worst_case(j) for j in active))
+    final, active = JobState.final_states(), JobState.active_states()
+    used_final, committed = session.execute(select(
+        func.coalesce(func.sum(Job.gpu_hours_used).filter(Job.state.in_(final)), 0.0),
+        func.coalesce(func.sum(WORST_CASE_SQL).filter(Job.state.in_(active)), 0.0),
+    ).where(Job.allocation_id == allocation.id)).one()
+    return pol.Budget(gpu_hours=allocation.gpu_hours, used_final=float(used_final),
+                      committed=float(committed))
 
 
 def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config: AccessConfig,

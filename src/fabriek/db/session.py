@@ -68,10 +68,9 @@ class Database:
         session = (self._ro if readonly else self._rw)()
         try:
             yield session
-            if readonly:
-                session.rollback()
-            else:
+            if not readonly:
                 session.commit()
+            # A read-only session is just closed: its objects stay readable, detached.
         except BaseException:
             session.rollback()
             raise
