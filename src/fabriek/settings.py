@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     factories_file: Path | None = Field(
         default=None, description="Factory/partition configuration (until the federation lands)."
     )
-    db_pool_size: int = Field(default=10, ge=1)
+    # At least the API's 40 worker threads, so no request waits for a connection while it
+    # holds another resource (FastAPI runs dependencies and the route in separate threads).
+    db_pool_size: int = Field(default=40, ge=1)
     reconciler: bool = Field(default=True, description="Run the job reconciler inside serve.")
     reconcile_interval_seconds: float = Field(default=1.0, gt=0)
     slurm_rest_url: str | None = Field(default=None, description="slurmrestd, e.g. http://127.0.0.1:6820")

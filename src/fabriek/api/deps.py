@@ -70,8 +70,14 @@ def _reader(session: ReadSession, credentials: Credentials) -> Principal:
     return _principal(session, credentials)
 
 
-def _writer(session: WriteSession, credentials: Credentials) -> Principal:
-    return _principal(session, credentials)
+def _writer(request: Request, credentials: Credentials) -> Principal:
+    # Authenticate in a short read transaction of its own: the write transaction (on SQLite,
+    # the database's write lock) then starts only when the route itself writes.
+    session = _db(request).session(readonly=True)
+    try:
+        return _principal(session, credentials)
+    finally:
+        session.close()
 
 
 Reader = Annotated[Principal, Depends(_reader)]

@@ -64,6 +64,9 @@ def _append_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
+    # Everything else the transaction changed goes out first, so the chain head below is
+    # locked only for the few statements that append to it.
+    session.flush()
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()

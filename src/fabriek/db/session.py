@@ -18,11 +18,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=20, connect_args={"timeout": 30}
+            url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 30}
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:
