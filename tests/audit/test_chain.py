@@ -91,3 +91,14 @@ def test_concurrent_writers_keep_one_contiguous_chain(database):
         list(pool.map(work, range(40)))
     report = _verify(database)
     assert (report.ok, report.entries) == (True, 80)
+
+
+def test_split_at_seq_rebuilds_the_canonical_json():
+    from datetime import UTC, datetime
+
+    from fabriek.audit.chain import canonical, split_at_seq
+
+    fields = {"at": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), "actor": "a\"seq\":1",
+              "reason": "é \u2028", "data": {"seq": 7, "nested": [1, "seq"]}, "subject_id": 3}
+    before, after = split_at_seq(fields)
+    assert before + "12345" + after == canonical({**fields, "seq": 12345})

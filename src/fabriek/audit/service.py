@@ -7,16 +7,18 @@ transaction and never while it waits on other rows (no lock-order deadlocks on P
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from fabriek.audit.chain import GENESIS, entry_hash
+from fabriek.audit.chain import GENESIS, entry_hash, json_default, split_at_seq
 from fabriek.audit.models import AuditEvent, AuditHead
 from fabriek.audit.schemas import ChainReport
 from fabriek.identity.principal import Principal
-from fabriek.kit.clock import utcnow
+from fabriek.kit.clock import as_utc, utcnow
 
 _PENDING = "fabriek_audit_pending"
 
@@ -52,11 +54,13 @@ def record(
     )
 
 
+_HASHED = ("seq", "at", "actor_id", "actor", "action", "subject_type", "subject_id",
+           "organisation_id", "from_state", "to_state", "reason", "data")
+
+
 def _hashed_fields(e: AuditEvent | dict[str, Any]) -> dict[str, Any]:
     get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
-    keys = ("seq", "at", "actor_id", "actor", "action", "subject_type", "subject_id",
-            "organisation_id", "from_state", "to_state", "reason", "data")
-    return {k: get(k) for k in keys}
+    return {k: get(k) for k in _HASHED}
 
 
 @event.listens_for(Session, "before_commit")
@@ -65,20 +69,106 @@ def _append_pending(session: Session) -> None:
     if not pending:
         return
     # Everything else the transaction changed goes out first, so the chain head below is
-    # locked only for the few statements that append to it.
+    # locked only for the statements that append to it.
     session.flush()
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and _append_in_one_statement(session, pending):
+        return
+    _append_with_orm_lock(session, pending)
+
+
+# PostgreSQL: the chain head is locked, the events are hashed and inserted, and the head is
+# moved on in ONE statement, so the lock is held for that statement and the COMMIT after it:
+# no Python (and no wait for the GIL) runs between taking the lock and sending the COMMIT.
+# Python sends each entry's canonical JSON split around its sequence number; the database
+# hashes prev_hash || before || seq || after exactly as `entry_hash` does, and Python checks
+# the head it returns against its own arithmetic before the transaction may commit.
+#
+# Under READ COMMITTED, `FOR UPDATE` waits for the writer that holds the head and then reads
+# the head that writer committed; the UPDATE below follows that same row version. Event ids
+# are drawn inside the lock in seq order, so id order stays seq order, as verify_chain expects.
+_APPEND_SQL = text("""
+WITH RECURSIVE
+head AS MATERIALIZED (
+    SELECT seq, CAST(hash AS text) AS hash FROM audit_head WHERE id = 1 FOR UPDATE
+),
+ev AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(CAST(:events AS json)) AS e(
+        i int, before text, after text, at timestamptz, actor_id int, actor text, action text,
+        subject_type text, subject_id int, organisation_id int, from_state text,
+        to_state text, reason text, data json)
+),
+chain (i, seq, prev_hash, hash) AS (
+    SELECT 0, seq, CAST(NULL AS text), hash FROM head
+    UNION ALL
+    SELECT ev.i, chain.seq + 1, chain.hash,
+           encode(sha256(convert_to(
+               chain.hash || ev.before || CAST(chain.seq + 1 AS text) || ev.after, 'UTF8')),
+               'hex')
+    FROM chain JOIN ev ON ev.i = chain.i + 1
+),
+ins AS (
+    INSERT INTO audit_events (seq, at, actor_id, actor, action, subject_type, subject_id,
+                              organisation_id, from_state, to_state, reason, data,
+                              prev_hash, hash)
+    SELECT chain.seq, ev.at, ev.actor_id, ev.actor, ev.action, ev.subject_type, ev.subject_id,
+           ev.organisation_id, ev.from_state, ev.to_state, ev.reason, ev.data,
+           chain.prev_hash, chain.hash
+    FROM chain JOIN ev ON ev.i = chain.i
+    ORDER BY chain.seq
+)
+UPDATE audit_head SET seq = last.seq, hash = last.hash
+FROM (SELECT seq, hash FROM chain ORDER BY i DESC LIMIT 1) AS last, head
+WHERE audit_head.id = 1
+RETURNING head.seq, head.hash, audit_head.seq, audit_head.hash
+""")
+
+
+def _append_in_one_statement(session: Session, pending: list[dict[str, Any]]) -> bool:
+    """Append on PostgreSQL; False (nothing written) when the head row is missing."""
+    rows, parts = [], []
+    for i, fields in enumerate(pending, start=1):
+        before, after = split_at_seq({k: fields[k] for k in _HASHED if k != "seq"})
+        parts.append((before, after))
+        rows.append({**fields, "i": i, "before": before, "after": after,
+                     "at": as_utc(fields["at"]).isoformat()})
+    result = session.execute(_APPEND_SQL, {"events": json.dumps(rows, default=json_default)}).all()
+    if not result:
+        return False
+    start_seq, start_hash, end_seq, end_hash = result[0]
+    seq, digest = start_seq, start_hash
+    for before, after in parts:
+        seq += 1
+        digest = hashlib.sha256(f"{digest}{before}{seq}{after}".encode()).hexdigest()
+    if (seq, digest) != (end_seq, end_hash):
+        raise RuntimeError("the database chained the audit events differently from "
+                           "fabriek.audit.chain; nothing was committed")
+    return True
+
+
+def _append_with_orm_lock(session: Session, pending: list[dict[str, Any]]) -> None:
+    """Append on any backend: lock the head, hash in Python, insert, move the head.
+
+    On SQLite the transaction already holds the database's write lock (BEGIN IMMEDIATE).
+    """
     head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).first()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        session.flush()
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head
+    events = []
     for fields in pending:
-        fields["seq"] = head.seq + 1
-        digest = entry_hash(head.hash, _hashed_fields(fields))
-        session.add(AuditEvent(**fields, prev_hash=head.hash, hash=digest))
-        head.seq, head.hash = fields["seq"], digest
-    session.flush()
+        seq += 1
+        fields["seq"] = seq
+        digest = entry_hash(prev, _hashed_fields(fields))
+        events.append({**fields, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditEvent), events)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
 
 
 @event.listens_for(Session, "after_rollback")
