@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +28,55 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
+class FairLock:
+    """A mutex that hands itself to waiters in arrival order (threading.Lock does not)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiters.append(baton)
+        if baton.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            try:
+                self._waiters.remove(baton)
+            except ValueError:  # handed over between the timeout and here: it is ours
+                return True
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # still held: passed on, not freed
+            else:
+                self._held = False
+
+
+_SQLITE_BUSY_SECONDS = 30
+_HOLDS_WRITE_LOCK = "fabriek_holds_write_lock"
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    # SQLite has one writer at a time. Writers waiting in BEGIN IMMEDIATE poll with growing
+    # sleeps (1, 2, 5 ... 100 ms), so newcomers overtake old waiters and the tail latency runs
+    # into seconds. Within a process, writers therefore queue first on a fair lock, taken just
+    # before BEGIN IMMEDIATE and given back right after COMMIT or ROLLBACK; only one thread
+    # per process then waits on SQLite's busy handler, for writers of other processes.
+    write_lock = FairLock()
+
+    def _release(info: dict) -> None:  # type: ignore[type-arg]
+        if info.pop(_HOLDS_WRITE_LOCK, False):
+            write_lock.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         # Take transaction control from pysqlite so we can BEGIN IMMEDIATE below.
@@ -43,8 +94,41 @@ def _configure_sqlite(engine: Engine) -> None:
         # writes fails with SQLITE_BUSY when another writer committed in between.
         if conn.get_execution_options().get("fabriek_readonly"):
             conn.exec_driver_sql("BEGIN")
-        else:
+            return
+        if not write_lock.acquire(timeout=_SQLITE_BUSY_SECONDS):
+            raise sqlite3.OperationalError("database is locked (waited for other writers of "
+                                           "this process)")
+        conn.info[_HOLDS_WRITE_LOCK] = True
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    # The engine's commit/rollback events run before the DBAPI call: finish the transaction
+    # here, then free the lock. SQLAlchemy's own COMMIT/ROLLBACK that follows is a no-op on a
+    # connection without an open transaction. A failed COMMIT keeps the lock until the rollback.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn) -> None:  # type: ignore[no-untyped-def]
+        if conn.info.get(_HOLDS_WRITE_LOCK):
+            conn.connection.dbapi_connection.commit()
+            _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn) -> None:  # type: ignore[no-untyped-def]
+        if conn.info.get(_HOLDS_WRITE_LOCK):
+            try:
+                conn.connection.dbapi_connection.rollback()
+            finally:
+                _release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        # A connection that comes back still in a write transaction (should not happen): the
+        # pool rolls it back on return; make sure the lock goes with it.
+        if record.info.get(_HOLDS_WRITE_LOCK):
+            dbapi_conn.rollback()
+            _release(record.info)
 
 
 class Database:
