@@ -21,8 +21,11 @@ from pydantic import (
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Set by the executor; a user value would lie to the program about its resources.
+# Bash refuses to export some (UID, SHELLOPTS...); the dynamic loader and iconv obey others.
 RESERVED_ENV = re.compile(r"^(CUDA_VISIBLE_DEVICES|GPU_DEVICE_ORDINAL|ROCR_VISIBLE_DEVICES|"
-                          r"FABRIEK_.*|SLURM_.*|SBATCH_.*|LD_PRELOAD|LD_LIBRARY_PATH|BASH_ENV|ENV)$")
+                          r"FABRIEK_.*|SLURM_.*|SBATCH_.*|LD_.*|GCONV_PATH|BASH_ENV|ENV|"
+                          r"UID|EUID|PPID|SHELLOPTS|BASHOPTS|BASH_.*|IFS)$")
+MAX_ARGV_BYTES = 1 << 20  # well under the kernel's ~2 MiB for argv and environment together
 IMAGE = r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 
 MAX_TIME_LIMIT_MINUTES = 7 * 24 * 60
@@ -67,6 +70,9 @@ class JobSpec(BaseModel):
                 _no_nul(arg)
             if not value[0].strip():
                 raise ValueError("the program name cannot be empty")
+            if sum(len(a.encode()) + 1 for a in value) > MAX_ARGV_BYTES:
+                raise ValueError(f"the command is longer than {MAX_ARGV_BYTES} bytes; put it in "
+                                 "a script instead")
         return value
 
     @field_validator("script")
