@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from fabriek.access import policy as pol
@@ -47,6 +47,28 @@ from fabriek.identity.principal import SYSTEM, Principal
 from fabriek.kit.clock import utcnow
 
 S = ProposalState
+
+# Children of a proposal that this transaction knows completely because it just wrote them (a
+# new draft has none; a draft being submitted has only the checks and allocation written now).
+# proposal_view uses them instead of reading back what was just written.
+_KNOWN = "fabriek_known_children"
+
+
+@dataclass(frozen=True)
+class _Known:
+    checks: list[CheckRun]
+    allocation_ids: list[int]
+
+
+def _know(session: Session, proposal: Proposal, checks: list[CheckRun],
+          allocation_ids: list[int]) -> None:
+    session.info.setdefault(_KNOWN, {})[proposal.id] = _Known(checks, allocation_ids)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_known(session: Session) -> None:
+    session.info.pop(_KNOWN, None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +159,13 @@ def proposal_view(session: Session, principal: Principal, proposal: Proposal,
     view = ProposalRead.model_validate(proposal)
     if not detail:
         return view
+    known = session.info.get(_KNOWN, {}).get(proposal.id)
+    if known is not None:
+        # Neither a new draft nor a draft just submitted has reviews (they are assigned in
+        # review, and nothing returns to draft).
+        return view.model_copy(update={
+            "checks": [CheckRead.model_validate(c) for c in known.checks],
+            "reviews": [], "allocation_ids": list(known.allocation_ids)})
     last_attempt = select(func.max(CheckRun.attempt)).where(
         CheckRun.proposal_id == proposal.id).scalar_subquery()
     checks = session.execute(select(CheckRun).where(
@@ -183,6 +212,7 @@ def create_proposal(session: Session, principal: Principal, data: ProposalCreate
     record(session, principal, "proposal.drafted", subject_type="proposal",
            subject_id=proposal.id, organisation_id=org.id, to_state=S.draft.value,
            data={"mode": mode.id, "gpu_hours": data.gpu_hours})
+    _know(session, proposal, [], [])
     return proposal
 
 
@@ -259,11 +289,13 @@ def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: 
     ctx = _context(session, proposal, mode, config, now)
     attempt = (session.execute(select(func.max(CheckRun.attempt)).where(
         CheckRun.proposal_id == proposal.id)).scalar() or 0) + 1
-    runs = [CheckRun(proposal_id=proposal.id, attempt=attempt, check=r.check, passed=r.passed,
-                     rule=r.rule, message=r.message, ran_at=now)
+    rows = [{"proposal_id": proposal.id, "attempt": attempt, "check": r.check,
+             "passed": r.passed, "rule": r.rule, "message": r.message, "ran_at": now}
             for r in (check(ctx) for check in config.checks)]
-    session.add_all(runs)
-    return runs
+    # One executemany of the table, not one ORM INSERT ... RETURNING per row: nothing needs
+    # the rows' ids, and the caller gets them back as (transient) CheckRun objects.
+    session.connection().execute(insert(CheckRun.__table__), rows)
+    return [CheckRun(**row) for row in rows]
 
 
 def submit_proposal(session: Session, principal: Principal, proposal_id: int,
@@ -284,22 +316,28 @@ def submit_proposal(session: Session, principal: Principal, proposal_id: int,
     proposal.submitted_at = now
     proposal.reference = _reference(proposal, mode, now)
     proposal.policy_versions = config.policy.versions()
-    _admit(session, proposal, mode, config, now)
+    # The checks read the organisation and earlier attempts, nothing pending here: write the
+    # proposal once, with its outcome, instead of once before and once after them.
+    with session.no_autoflush:
+        runs, allocation = _admit(session, proposal, mode, config, now)
+    # It was a draft: no earlier checks, reviews or allocations (see proposal_view).
+    _know(session, proposal, runs, [allocation.id] if allocation is not None else [])
     return proposal
 
 
 def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-           now: datetime) -> None:
+           now: datetime) -> tuple[list[CheckRun], Allocation | None]:
     runs = _run_checks(session, proposal, mode, config, now)
     failed = [r for r in runs if not r.passed]
     if failed:
         reasons = "; ".join(f"{r.check}: {r.message} [{r.rule}]" for r in failed)
         _reject(session, SYSTEM, proposal, reasons, now)
-        return
+        return runs, None
+    allocation = None
     if mode.procedure.kind is ProcedureKind.automatic:
         proposal.decision_due_at = now
-        _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
-                "all admission checks passed; decided automatically", now)
+        allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+                             "all admission checks passed; decided automatically", now)
     elif mode.cutoffs is not None:
         proposal.cutoff_at = pol.next_cutoff(mode.cutoffs, now)
         proposal.decision_due_at = _decision_due(mode, now, proposal.cutoff_at)
@@ -310,6 +348,7 @@ def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: Acces
         proposal.decision_due_at = _decision_due(mode, now, None)
         _transition(session, SYSTEM, proposal, S.in_review,
                     reason="admission checks passed; waiting for review")
+    return runs, allocation
 
 
 def release_cutoff(session: Session, principal: Principal, mode_id: str, *, config: AccessConfig,

@@ -167,8 +167,12 @@ def _append_with_orm_lock(session: Session, pending: list[dict[str, Any]]) -> No
         digest = entry_hash(prev, _hashed_fields(fields))
         events.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(insert(AuditEvent), events)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    # Table statements (one executemany), not ORM bulk inserts, which split the batch by the
+    # columns that happen to be None.
+    conn = session.connection()
+    conn.execute(insert(AuditEvent.__table__), events)
+    head_table = AuditHead.__table__
+    conn.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
 
 
 @event.listens_for(Session, "after_rollback")
