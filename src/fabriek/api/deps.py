@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from fabriek.access.service import AccessConfig
 from fabriek.db.idempotency import IdempotencyKey
@@ -21,6 +23,7 @@ from fabriek.db.session import Database
 from fabriek.errors import Conflict, Unauthenticated
 from fabriek.identity.principal import Principal
 from fabriek.identity.service import principal_for_token
+from fabriek.kit.clock import utcnow
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `fabriek admin create-user`")
 
@@ -29,7 +32,9 @@ def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-def access_config(request: Request) -> AccessConfig:
+# Dependencies that do no I/O are `async def`: FastAPI runs every plain `def` dependency in a
+# thread-pool hop of its own, and each hop is a wait for a thread and for the GIL.
+async def access_config(request: Request) -> AccessConfig:
     return request.app.state.access
 
 
@@ -42,13 +47,23 @@ def _read_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def _write_session(request: Request) -> Iterator[Session]:
+def _discard(session: Session) -> None:
+    session.rollback()
+    session.close()
+
+
+async def _write_session(request: Request) -> AsyncIterator[Session]:
+    # Making a session does no I/O (it connects at its first statement). After the route's
+    # commit it holds no connection and closing it does no I/O either; only a transaction left
+    # open by an error is rolled back, in a thread.
     session = _db(request).session()
     try:
         yield session
     finally:
-        session.rollback()  # a no-op after the route's commit; undoes everything after an error
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(_discard, session)
+        else:
+            session.close()
 
 
 ReadSession = Annotated[Session, Depends(_read_session)]
@@ -70,14 +85,18 @@ def _reader(session: ReadSession, credentials: Credentials) -> Principal:
     return _principal(session, credentials)
 
 
-def _writer(request: Request, credentials: Credentials) -> Principal:
-    # Authenticate in a short read transaction of its own: the write transaction (on SQLite,
-    # the database's write lock) then starts only when the route itself writes.
-    session = _db(request).session(readonly=True)
-    try:
+def _writer(request: Request, session: WriteSession, credentials: Credentials) -> Principal:
+    db = _db(request)
+    if db.dialect != "sqlite":
+        # Reading takes no locks: authenticate in the route's own transaction.
         return _principal(session, credentials)
+    # SQLite: in a short read transaction of its own, so that the write transaction (the
+    # database's write lock) starts only when the route itself writes.
+    auth = db.session(readonly=True)
+    try:
+        return _principal(auth, credentials)
     finally:
-        session.close()
+        auth.close()
 
 
 Reader = Annotated[Principal, Depends(_reader)]
@@ -108,28 +127,29 @@ def idempotent(
 ) -> JSONResponse:
     """Run `produce` once per (user, Idempotency-Key); a retry gets the stored response.
 
-    The key row is inserted before the work: a concurrent retry waits on its unique index and,
-    once the first commits, reads the stored response instead of doing the work twice.
+    The key row is inserted before the work (INSERT ... ON CONFLICT DO NOTHING): a concurrent
+    retry waits on its unique index and, once the first commits, inserts nothing and reads the
+    stored response instead of doing the work twice.
     """
     if key is None:
         return commit_and_respond(session, produce(), status_code)
     fingerprint = _fingerprint(request, body)
-    stored = _stored(session, principal, key, fingerprint)
-    if stored is not None:
-        return stored
-    row = IdempotencyKey(user_id=principal.user_id, key=key, fingerprint=fingerprint)
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
+    table = IdempotencyKey.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row_id = session.execute(
+        insert(table).values(user_id=principal.user_id, key=key, fingerprint=fingerprint,
+                             created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id)
+    ).scalar()
+    if row_id is None:
         stored = _stored(session, principal, key, fingerprint)
         if stored is None:
             raise Conflict("a request with this Idempotency-Key is still being processed; "
-                           "retry in a moment") from None
+                           "retry in a moment")
         return stored
     content = jsonable_encoder(produce())
-    row.status_code, row.response = status_code, content
+    session.execute(update(table).where(table.c.id == row_id)
+                    .values(status_code=status_code, response=content))
     session.commit()
     return JSONResponse(content, status_code=status_code)
 

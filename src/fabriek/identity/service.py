@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,19 +60,34 @@ def issue_token(
 
 def principal_for_token(session: Session, token: str, *, now: datetime | None = None
                         ) -> Principal | None:
-    """The person a token belongs to, or None if it is unknown, revoked, expired or inactive."""
+    """The person a token belongs to, or None if it is unknown, revoked, expired or inactive.
+
+    One query on every request: the token, its user, and the user's roles and memberships as
+    two aggregated strings (role values and organisation ids contain no ',' or ':').
+    """
     now = now or utcnow()
+    roles = (select(func.aggregate_strings(cast(UserRole.role, String), ","))
+             .where(UserRole.user_id == User.id).scalar_subquery())
+    memberships = (select(func.aggregate_strings(
+        cast(Membership.organisation_id, String).concat(":").concat(
+            cast(Membership.role, String)), ","))
+        .where(Membership.user_id == User.id).scalar_subquery())
     row = session.execute(
-        select(User, ApiToken.expires_at, ApiToken.revoked_at)
+        select(User.id, User.email, User.is_active, ApiToken.expires_at, ApiToken.revoked_at,
+               roles, memberships)
         .join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == hash_token(token))
     ).first()
     if row is None:
         return None
-    user, expires_at, revoked_at = row
-    if not user.is_active or revoked_at is not None or (expires_at and expires_at <= now):
+    user_id, email, is_active, expires_at, revoked_at, role_list, membership_list = row
+    if not is_active or revoked_at is not None or (expires_at and expires_at <= now):
         return None
-    return load_principal(session, user)
+    pairs = (m.split(":") for m in membership_list.split(",")) if membership_list else ()
+    return Principal(
+        user_id=user_id, email=email,
+        roles=frozenset(Role(r) for r in role_list.split(",")) if role_list else frozenset(),
+        memberships={int(org): MembershipRole(role) for org, role in pairs})
 
 
 def load_principal(session: Session, user: User) -> Principal:
