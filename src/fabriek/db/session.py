@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabriek.settings import Settings
@@ -23,7 +26,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(
             url, pool_size=pool_size, max_overflow=10, connect_args={"timeout": 30}
         )
-        _configure_sqlite(engine)
+        database = make_url(url).database
+        on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+        _configure_sqlite(engine, database if on_disk else None)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
@@ -61,17 +66,64 @@ class FairLock:
                 self._held = False
 
 
+class WriterLock:
+    """One SQLite writer at a time: a FairLock within the process, then a lock file between
+    processes (polled every millisecond: SQLite's own busy handler sleeps up to 100 ms, so a
+    waiting process lost every race against the next writer of the process that held it)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._fair = FairLock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)  # type: ignore[arg-type]
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._fair.acquire(timeout):
+            return False
+        if self._path is None:
+            return True
+        try:
+            fd = self._file()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self._fair.release()
+                        return False
+                    time.sleep(0.001)
+        except BaseException:
+            self._fair.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._fair.release()
+
+
 _SQLITE_BUSY_SECONDS = 30
 _HOLDS_WRITE_LOCK = "fabriek_holds_write_lock"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, db_path: str | None) -> None:
     # SQLite has one writer at a time. Writers waiting in BEGIN IMMEDIATE poll with growing
     # sleeps (1, 2, 5 ... 100 ms), so newcomers overtake old waiters and the tail latency runs
-    # into seconds. Within a process, writers therefore queue first on a fair lock, taken just
-    # before BEGIN IMMEDIATE and given back right after COMMIT or ROLLBACK; only one thread
-    # per process then waits on SQLite's busy handler, for writers of other processes.
-    write_lock = FairLock()
+    # into seconds. Writers therefore queue first on a WriterLock (fair within the process,
+    # a lock file between processes), taken just before BEGIN IMMEDIATE and given back right
+    # after COMMIT or ROLLBACK. Processes that do not take it (other tools) still meet
+    # SQLite's own lock and busy timeout.
+    write_lock = WriterLock(f"{db_path}.writer-lock" if db_path else None)
 
     def _release(info: dict) -> None:  # type: ignore[type-arg]
         if info.pop(_HOLDS_WRITE_LOCK, False):
@@ -96,8 +148,7 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
             return
         if not write_lock.acquire(timeout=_SQLITE_BUSY_SECONDS):
-            raise sqlite3.OperationalError("database is locked (waited for other writers of "
-                                           "this process)")
+            raise sqlite3.OperationalError("database is locked (waited for other writers)")
         conn.info[_HOLDS_WRITE_LOCK] = True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
