@@ -85,18 +85,15 @@ def _reader(session: ReadSession, credentials: Credentials) -> Principal:
     return _principal(session, credentials)
 
 
-def _writer(request: Request, session: WriteSession, credentials: Credentials) -> Principal:
-    db = _db(request)
-    if db.dialect != "sqlite":
-        # Reading takes no locks: authenticate in the route's own transaction.
-        return _principal(session, credentials)
-    # SQLite: in a short read transaction of its own, so that the write transaction (the
-    # database's write lock) starts only when the route itself writes.
-    auth = db.session(readonly=True)
+def _writer(request: Request, credentials: Credentials) -> Principal:
+    # Authenticate in a short read of its own, in this thread-pool hop: the write transaction
+    # (on SQLite, the database's write lock; on PostgreSQL, a pooled connection) then starts
+    # and ends within the route's own hop, and is never held while waiting for a thread.
+    session = _db(request).auth_session()
     try:
-        return _principal(auth, credentials)
+        return _principal(session, credentials)
     finally:
-        auth.close()
+        session.close()
 
 
 Reader = Annotated[Principal, Depends(_reader)]

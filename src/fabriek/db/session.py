@@ -192,6 +192,10 @@ class Database:
         self._ro = sessionmaker(
             self.engine.execution_options(fabriek_readonly=True), expire_on_commit=False
         )
+        # One-statement reads (the token lookup): no BEGIN/ROLLBACK round trips on PostgreSQL.
+        self._auth = self._ro if self.engine.dialect.name == "sqlite" else sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -214,6 +218,10 @@ class Database:
 
     def session(self, *, readonly: bool = False) -> Session:
         return (self._ro if readonly else self._rw)()
+
+    def auth_session(self) -> Session:
+        """A session for one read statement; autocommit where the backend allows it."""
+        return self._auth()
 
     def dispose(self) -> None:
         self.engine.dispose()
