@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     slurm_jwt: str | None = None
     slurm_jwt_key: Path | None = None
     slurm_api_version: str = "0.0.38"
-    slurm_scratch_dir: Path = Path("/tmp/fabriek-slurm")
+    slurm_scratch_dir: Path = Field(
+        default=Path("/tmp/fabriek-slurm"),
+        description="Job directories and logs; a file system the nodes and the broker share.")
+    slurm_cluster: str | None = Field(default=None, description="ClusterName, for accounting.")
+    slurm_cli_fallback: bool = Field(
+        default=True, description="Use scontrol/sacct/sacctmgr where REST cannot do the work.")
     log_level: str = "info"
 
     def resolved_database_url(self) -> str:

@@ -124,3 +124,6 @@ class Allocation(CreatedAtMixin, Base):
     end_on: Mapped[date] = mapped_column(Date)
     priority_class: Mapped[str] = mapped_column(String(40))
     state: Mapped[AllocationState] = mapped_column(str_enum(AllocationState))
+    # When the executor site was set up for it (Slurm account, limit) and closed again.
+    provisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -689,3 +689,26 @@ def allocation_for_charging(session: Session, principal: Principal, allocation_i
 
 def priority_rank(config: AccessConfig, priority_class: str) -> int:
     return config.policy.modes.priority(priority_class).rank
+
+
+def roll_allocation_states(session: Session, *, now: datetime | None = None
+                           ) -> tuple[list[Allocation], list[Allocation]]:
+    """Scheduled allocations whose start has come become active; past their end, ended.
+
+    Run by the worker; safe to repeat. Returns (activated, ended).
+    """
+    today = (now or utcnow()).date()
+    activated = list(session.execute(select(Allocation).where(
+        Allocation.state == AllocationState.scheduled, Allocation.start_on <= today)
+        .with_for_update(skip_locked=True)).scalars())
+    ended = list(session.execute(select(Allocation).where(
+        Allocation.state.in_((AllocationState.scheduled, AllocationState.active)),
+        Allocation.end_on < today).with_for_update(skip_locked=True)).scalars())
+    for allocation, target in [*((a, AllocationState.active) for a in activated
+                                 if a.end_on >= today),
+                               *((a, AllocationState.ended) for a in ended)]:
+        previous, allocation.state = allocation.state, target
+        record(session, SYSTEM, f"allocation.{target.value}", subject_type="allocation",
+               subject_id=allocation.id, organisation_id=allocation.organisation_id,
+               from_state=previous.value, to_state=target.value)
+    return activated, ended

@@ -14,6 +14,7 @@ from fabriek.api import problems
 from fabriek.api.routes import allocations, jobs, meta, organisations, proposals
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
+from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.settings import Settings
 
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     db = database or Database(settings)
     owns_db = database is None
     access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
-    executors = executors or build_executors(settings, access.policy.factories)
+    executors = executors or build_executors(settings, access.policy.factories,
+                                             namespace=installation_uid(db))
     reconciler = Reconciler(db, executors, access)
     if run_reconciler is None:
         run_reconciler = settings.reconciler

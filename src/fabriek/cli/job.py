@@ -167,7 +167,11 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
     settings = Settings()
     access = AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
     db = Database(settings)
-    reconciler = Reconciler(db, build_executors(settings, access.policy.factories), access)
+    from fabriek.db.installation import installation_uid
+
+    executors = build_executors(settings, access.policy.factories,
+                                namespace=installation_uid(db))
+    reconciler = Reconciler(db, executors, access)
     try:
         if once:
             report = reconciler.run_once()

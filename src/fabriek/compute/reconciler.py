@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from fabriek.access.enums import AllocationState
 from fabriek.access.models import Allocation
-from fabriek.access.service import AccessConfig
+from fabriek.access.service import AccessConfig, roll_allocation_states
 from fabriek.audit.service import record
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import ExternalState, JobState
@@ -31,9 +32,9 @@ from fabriek.compute.executors.base import (
     Executor,
     ExecutorError,
     ExecutorJob,
-    ExecutorUnavailable,
     JobRejected,
     JobSnapshot,
+    Provisioner,
 )
 from fabriek.compute.models import Job, UsageWarning
 from fabriek.compute.registry import Executors
@@ -46,6 +47,8 @@ from fabriek.kit.clock import utcnow
 
 log = logging.getLogger("fabriek.reconciler")
 
+MAX_SUBMIT_ATTEMPTS = 3
+RETRY_AFTER = timedelta(seconds=2)
 FINAL = {ExternalState.completed: JobState.completed, ExternalState.failed: JobState.failed,
          ExternalState.cancelled: JobState.cancelled, ExternalState.timeout: JobState.timeout}
 
@@ -59,13 +62,18 @@ class PassReport:
     unavailable: list[str] = field(default_factory=list)
 
 
+def account_of(allocation_id: int) -> str:
+    """The scheduler account of an allocation (Slurm lower-cases account names)."""
+    return f"fab-a{allocation_id}"
+
+
 def executor_job(job: Job, config: AccessConfig) -> ExecutorJob:
     spec = JobSpec.model_validate(job.spec)
     return ExecutorJob(
         job_id=job.id, name=job.name, script=build_script(spec, job_id=job.id), gpus=job.gpus,
         nodes=spec.nodes, cpus=spec.cpus, memory_mb=spec.memory_mb,
         time_limit_minutes=job.time_limit_minutes, env=dict(spec.env), partition=job.partition,
-        account=f"fab-a{job.allocation_id}", priority_rank=job.priority_rank, image=spec.image,
+        account=account_of(job.allocation_id), priority_rank=job.priority_rank, image=spec.image,
         qos=config.policy.modes.priority(job.priority_class).slurm_qos)
 
 
@@ -140,10 +148,50 @@ class Reconciler:
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         report = PassReport()
+        self.sync_allocations(report, now)
         self.submit_pending(report, now)
         for key, executor in self.executors.all():
             self.sync_partition(key, executor, report, now)
         return report
+
+    # -- (0) allocations: start, end, and the site's set-up ---------------------------------
+
+    def sync_allocations(self, report: PassReport, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.db.unit_of_work() as s:
+            roll_allocation_states(s, now=now)
+        for (factory, partition), executor in self.executors.all():
+            if not isinstance(executor, Provisioner):
+                continue
+            with self.db.unit_of_work(readonly=True) as s:
+                here = (Allocation.factory == factory, Allocation.partition == partition)
+                to_open = s.execute(select(Allocation).where(
+                    *here, Allocation.state == AllocationState.active,
+                    Allocation.provisioned_at.is_(None))).scalars().all()
+                to_close = s.execute(select(Allocation).where(
+                    *here, Allocation.state.in_((AllocationState.ended, AllocationState.revoked)),
+                    Allocation.provisioned_at.is_not(None), Allocation.closed_at.is_(None))
+                ).scalars().all()
+            try:
+                for a in to_open:
+                    qos = self.config.policy.modes.priority(a.priority_class).slurm_qos
+                    executor.provision(account_of(a.id), a.gpu_hours * 60, [qos])
+                    self._mark(a.id, "provisioned_at", "allocation.provisioned", now)
+                for a in to_close:
+                    executor.deprovision(account_of(a.id))
+                    self._mark(a.id, "closed_at", "allocation.closed-at-site", now)
+            except ExecutorError as exc:
+                log.warning("%s/%s: provisioning failed: %s", factory, partition, exc)
+                report.unavailable.append(f"{factory}/{partition}")
+
+    def _mark(self, allocation_id: int, column: str, action: str, now: datetime) -> None:
+        with self.db.unit_of_work() as s:
+            allocation = s.get(Allocation, allocation_id)
+            assert allocation is not None
+            setattr(allocation, column, now)
+            record(s, SYSTEM, action, subject_type="allocation", subject_id=allocation_id,
+                   organisation_id=allocation.organisation_id,
+                   data={"account": account_of(allocation_id)})
 
     # -- (1) submission ---------------------------------------------------------------------
 
@@ -175,6 +223,11 @@ class Reconciler:
                 except Unavailable as exc:
                     job.lease_owner, job.lease_until, job.reason = None, None, exc.detail
                     continue
+                if isinstance(executor, Provisioner) and s.get(
+                        Allocation, job.allocation_id).provisioned_at is None:  # type: ignore[union-attr]
+                    job.lease_owner, job.lease_until = None, None
+                    job.reason = "waiting for the site to set up the allocation's account"
+                    continue
                 request = executor_job(job, self.config)
             self._hand_over(job_id, executor, request, report, now)
 
@@ -187,22 +240,14 @@ class Reconciler:
                 external_id, adopted = found.external_id, True
             else:
                 external_id = executor.submit(request)
-        except ExecutorUnavailable as exc:
-            with self.db.unit_of_work() as s:
-                job = s.get(Job, job_id)
-                assert job is not None
-                job.lease_owner, job.lease_until = None, None
-                job.reason = f"scheduler unavailable, will retry: {exc}"
-            report.unavailable.append(executor.name)
+        except JobRejected as exc:
+            if executor.ping():
+                self._refused(job_id, exc, now)
+            else:  # an answer from a scheduler that is half down is no verdict
+                self._unavailable(job_id, executor, exc, report)
             return
-        except (JobRejected, ExecutorError) as exc:
-            with self.db.unit_of_work() as s:
-                job = s.get(Job, job_id)
-                assert job is not None
-                previous, job.state = job.state, JobState.failed
-                job.ended_at, job.lease_owner = now, None
-                job.reason = f"refused by the scheduler: {exc}"
-                _audit(s, job, "job.failed", previous, job.reason)
+        except ExecutorError as exc:  # no verdict on the job: the scheduler side failed
+            self._unavailable(job_id, executor, exc, report)
             return
         with self.db.unit_of_work() as s:
             job = s.get(Job, job_id)
@@ -213,6 +258,32 @@ class Reconciler:
             _audit(s, job, "job.queued", previous, data={"external_id": external_id,
                                                          "adopted": adopted})
         (report.adopted if adopted else report.submitted).append(job_id)
+
+    def _unavailable(self, job_id: int, executor: Executor, exc: Exception,
+                     report: PassReport) -> None:
+        with self.db.unit_of_work() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.lease_owner, job.lease_until = None, None
+            job.submit_attempts = max(job.submit_attempts - 1, 0)  # attempts count refusals
+            job.reason = f"scheduler unavailable, will retry: {exc}"
+        report.unavailable.append(executor.name)
+
+    def _refused(self, job_id: int, exc: Exception, now: datetime) -> None:
+        with self.db.unit_of_work() as s:
+            job = s.get(Job, job_id)
+            assert job is not None
+            if job.submit_attempts < MAX_SUBMIT_ATTEMPTS:
+                # A refusal can be passing (a new Slurm account not yet known to slurmctld):
+                # keep the lease a little, then try again.
+                job.lease_until = now + RETRY_AFTER
+                job.reason = (f"refused by the scheduler (attempt {job.submit_attempts}), "
+                              f"will retry: {exc}")
+                return
+            previous, job.state = job.state, JobState.failed
+            job.ended_at, job.lease_owner = now, None
+            job.reason = f"refused by the scheduler: {exc}"
+            _audit(s, job, "job.failed", previous, job.reason)
 
     # -- (2)-(5) one partition ----------------------------------------------------------------
 
@@ -246,7 +317,7 @@ class Reconciler:
                     snapshots[job.external_id] = found or JobSnapshot(  # type: ignore[index]
                         job.external_id or "", ExternalState.failed,
                         reason="the scheduler lost the job")
-        except ExecutorUnavailable as exc:
+        except ExecutorError as exc:  # unavailable, or half down: ask again next pass
             log.warning("%s/%s: scheduler unavailable: %s", factory, partition, exc)
             report.unavailable.append(f"{factory}/{partition}")
             return

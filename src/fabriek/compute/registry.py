@@ -29,7 +29,8 @@ class Executors:
         return list(self.by_partition.items())
 
 
-def build_executors(settings: Settings, factories: FactoriesConfig) -> Executors:
+def build_executors(settings: Settings, factories: FactoriesConfig, *,
+                    namespace: str | None = None) -> Executors:
     """One executor per partition: `local` runs processes here; `slurm` talks to slurmrestd."""
     registry = Executors()
     for factory in factories.factories:
@@ -50,6 +51,7 @@ def build_executors(settings: Settings, factories: FactoriesConfig) -> Executors
                 registry.by_partition[key] = SlurmExecutor(
                     settings.slurm_rest_url, settings.slurm_user,
                     token=settings.slurm_jwt, jwt_key_path=settings.slurm_jwt_key,
-                    api_version=settings.slurm_api_version,
-                    scratch_dir=settings.slurm_scratch_dir)
+                    api_version=settings.slurm_api_version, cluster=settings.slurm_cluster,
+                    scratch_dir=settings.slurm_scratch_dir,
+                    use_cli_fallback=settings.slurm_cli_fallback, namespace=namespace)
     return registry

@@ -99,3 +99,16 @@ class Executor(Protocol):
     def ping(self) -> bool:
         """True when the scheduler answers."""
         ...
+
+
+@runtime_checkable
+class Provisioner(Protocol):
+    """An executor that needs per-allocation set-up at the site (Slurm accounts and limits)."""
+
+    def provision(self, account: str, gpu_minutes_limit: int, qos: Sequence[str]) -> None:
+        """Create or update the allocation's account with its GPU-minute limit. Idempotent."""
+        ...
+
+    def deprovision(self, account: str) -> None:
+        """Admit no new jobs on the account. Idempotent."""
+        ...

@@ -1,0 +1,153 @@
+"""The whole platform on the real Slurm dev cluster: API → broker → reconciler → slurmrestd.
+
+Covers the provisioning of an allocation's account, the job lifecycle (complete, fail, cancel)
+and an outage of slurmctld: jobs are neither lost nor submitted twice, and states converge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fabriek.access.policy_files import FactoriesConfig, FactoryConfig, PartitionConfig
+from fabriek.access.service import AccessConfig
+from fabriek.api.app import create_app
+from fabriek.compute.executors.slurm.executor import SlurmExecutor
+from fabriek.compute.executors.slurm.provision import account_state
+from fabriek.compute.reconciler import Reconciler, account_of
+from fabriek.compute.registry import Executors
+from fabriek.settings import Settings
+from tests.compute import helpers as h
+from tests.compute.executors.slurm.conftest import SCRIPT, SlurmCluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.slurm]
+KEY = ("slurm-dev", "gpu")
+PARTITION = PartitionConfig(id="gpu", gpu_model="H100", gpu_memory_gb=80, gpus_per_node=4,
+                            nodes=1, executor="slurm")
+
+
+@pytest.fixture
+def slurm_access(access: AccessConfig) -> AccessConfig:
+    factories = FactoriesConfig(kind="factories", version="test", factories=[FactoryConfig(
+        id="slurm-dev", name="Slurm dev cluster", country="NL", partitions=[PARTITION])])
+    return AccessConfig(policy=dataclasses.replace(access.policy, factories=factories))
+
+
+@pytest.fixture
+def platform(database, slurm_access, slurm_cluster: SlurmCluster, scratch_dir: Path,  # type: ignore[no-untyped-def]
+             tmp_path: Path) -> Iterator[tuple[TestClient, Reconciler]]:
+    executor = SlurmExecutor(slurm_cluster.rest_url, slurm_cluster.user,
+                             jwt_key_path=slurm_cluster.jwt_key,
+                             api_version=slurm_cluster.api_version, cluster=slurm_cluster.name,
+                             scratch_dir=scratch_dir, namespace=uuid.uuid4().hex[:12])
+    executors = Executors(by_partition={KEY: executor}, partitions={KEY: PARTITION})
+    reconciler = Reconciler(database, executors, slurm_access, worker_id="slurm-test")
+    app = create_app(Settings(data_dir=tmp_path), database=database, access=slurm_access,
+                     executors=executors, run_reconciler=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, reconciler
+    executor.close()
+
+
+def until(reconciler: Reconciler, client: TestClient, who, job_id: int,  # type: ignore[no-untyped-def]
+          done: Callable[[dict], bool], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        reconciler.run_once()
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=who.headers).json()
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['state']}: {job}"
+        time.sleep(0.3)
+
+
+def _submit(client: TestClient, who, allocation_id: int, **over) -> dict:  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/jobs", json=h.job(allocation_id, **over), headers=who.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _allocation(client: TestClient, officer, who, slurm_cluster: SlurmCluster) -> int:  # type: ignore[no-untyped-def]
+    allocation_id = h.allocation(client, officer, who, gpu_hours=50)
+    return allocation_id
+
+
+def test_job_lifecycle_on_slurm_with_provisioning(platform, make_person, officer, slurm_cluster):
+    client, reconciler = platform
+    anna = make_person("anna@lumen.example")
+    allocation_id = _allocation(client, officer, anna, slurm_cluster)
+    ok = _submit(client, anna, allocation_id, gpus=1, time_limit_minutes=2,
+                 command=["bash", "-c", "echo on $CUDA_VISIBLE_DEVICES"])
+    bad = _submit(client, anna, allocation_id, gpus=0, time_limit_minutes=2, name="bad",
+                  command=["bash", "-c", "exit 3"])
+    long = _submit(client, anna, allocation_id, gpus=0, time_limit_minutes=2, name="long",
+                   command=["sleep", "300"])
+
+    done = until(reconciler, client, anna, ok["id"], lambda j: j["state"] == "completed")
+    assert done["exit_code"] == 0 and done["external_id"]
+    state = account_state(account_of(allocation_id), cluster=slurm_cluster.name)
+    assert state is not None and state.gpu_minutes_limit == 50 * 60
+    assert "fabriek-strategic" in state.qos
+    assert client.get(f"/api/v1/jobs/{ok['id']}/logs", headers=anna.headers).text.startswith(
+        "on ")
+    failed = until(reconciler, client, anna, bad["id"], lambda j: j["state"] == "failed")
+    assert failed["exit_code"] == 3
+
+    until(reconciler, client, anna, long["id"], lambda j: j["state"] == "running")
+    client.post(f"/api/v1/jobs/{long['id']}/cancel", headers=anna.headers)
+    cancelled = until(reconciler, client, anna, long["id"], lambda j: j["state"] == "cancelled")
+    assert cancelled["gpu_hours_used"] == 0  # 0 GPUs
+
+
+def _ctld(command: str) -> None:
+    done = subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _slurm_jobs_with_comment(reconciler: Reconciler, job_id: int) -> int:
+    namespace = reconciler.executors.get(*KEY).namespace  # type: ignore[attr-defined]
+    out = subprocess.run(["squeue", "-h", "-a", "-t", "all", "-o", "%k"], capture_output=True,
+                         text=True, check=False).stdout.split()
+    return sum(1 for comment in out if comment == f"fabriek:{namespace}:job={job_id}")
+
+
+def test_slurmctld_outage_loses_no_job_and_states_converge(platform, make_person, officer,
+                                                           slurm_cluster):
+    client, reconciler = platform
+    anna = make_person("anna@lumen.example")
+    allocation_id = _allocation(client, officer, anna, slurm_cluster)
+    running = _submit(client, anna, allocation_id, gpus=0, time_limit_minutes=2,
+                      command=["sleep", "20"])
+    until(reconciler, client, anna, running["id"], lambda j: j["state"] == "running")
+
+    _ctld("ctld-stop")
+    try:
+        during = _submit(client, anna, allocation_id, gpus=0, time_limit_minutes=2,
+                         name="during", command=["bash", "-c", "echo after the outage"])
+        outage_until = time.monotonic() + 30
+        while time.monotonic() < outage_until:
+            report = reconciler.run_once()
+            assert report.submitted == []  # nothing can be handed over
+            time.sleep(1)
+        mid = client.get(f"/api/v1/jobs/{during['id']}", headers=anna.headers).json()
+        assert mid["state"] == "pending-submit" and "unavailable" in mid["reason"]
+        assert client.get(f"/api/v1/jobs/{running['id']}",
+                          headers=anna.headers).json()["state"] == "running"
+    finally:
+        _ctld("ctld-start")
+
+    first = until(reconciler, client, anna, running["id"], lambda j: j["state"] == "completed",
+                  timeout=120)
+    second = until(reconciler, client, anna, during["id"], lambda j: j["state"] == "completed",
+                   timeout=120)
+    assert first["exit_code"] == 0 and second["exit_code"] == 0
+    assert _slurm_jobs_with_comment(reconciler, running["id"]) == 1
+    assert _slurm_jobs_with_comment(reconciler, during["id"]) == 1
