@@ -203,3 +203,32 @@ def test_usage_warnings_at_thresholds_and_an_exhausted_allocation_admits_nothing
     until(reconciler, client, anna, job["id"], lambda j: j["state"] == "cancelled")
     with database.unit_of_work(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(UsageWarning)) == 2
+
+
+def test_allocations_become_active_on_their_start_and_end_after_their_last_day(
+        client, reconciler, make_person, officer):
+    from datetime import UTC, date, datetime, time, timedelta
+
+    anna = make_person("anna@lumen.example")
+    org = client.post("/api/v1/organisations?vouch=true", headers=anna.headers,
+                      json=h.builders.startup_org()).json()
+    start = date.today() + timedelta(days=10)
+    r = client.post("/api/v1/allocations/direct", headers=officer.headers, json={
+        **h.builders.proposal(org["id"], "strategic", gpu_hours=10, duration_months=1,
+                              start_on=start.isoformat()), "reasons": "starts later"})
+    allocation_id = r.json()["allocation_ids"][0]
+
+    def state() -> str:
+        return client.get(f"/api/v1/allocations/{allocation_id}",
+                          headers=anna.headers).json()["state"]
+
+    assert state() == "scheduled"
+    early = client.post("/api/v1/jobs", json=h.job(allocation_id), headers=anna.headers)
+    assert early.status_code == 422 and "not active" in early.json()["detail"]
+    reconciler.run_once(now=datetime.combine(start, time(8), tzinfo=UTC))
+    assert state() == "active"
+    end = client.get(f"/api/v1/allocations/{allocation_id}",
+                     headers=anna.headers).json()["end_on"]
+    reconciler.run_once(now=datetime.combine(date.fromisoformat(end) + timedelta(days=1),
+                                             time(8), tzinfo=UTC))
+    assert state() == "ended"
