@@ -27,7 +27,9 @@ def test_demo_ends_with_an_accepted_proposal_and_an_allocation():
     assert "Proposal accepted" in done.stdout
     assert re.search(r"Categories\s+sme, startup", done.stdout)
     assert re.search(r"Priority class\s+entry", done.stdout)
-    assert "8. Stop the server" in done.stdout
+    assert "Hello from the first Fabriek job" in done.stdout
+    assert re.search(r"application to first job running: \d+\.\d s", done.stdout)
+    assert "11. Stop the server" in done.stdout
 
 
 def test_demo_json_summary():
@@ -40,5 +42,7 @@ def test_demo_json_summary():
         True, "accepted", False)
     assert summary["allocation"]["gpu_hours"] == 2000
     assert summary["organisation"]["classification"]["categories"] == ["sme", "startup"]
+    assert summary["job"]["state"] == "completed" and summary["job"]["exit_code"] == 0
+    assert 0 < summary["application_to_first_job_running_seconds"] < 60
     assert all(step["ok"] for step in summary["steps"])
     assert not os.path.exists(summary["data_dir"])
