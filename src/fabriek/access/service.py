@@ -6,7 +6,7 @@ the edge (API request, CLI command, task) owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +110,12 @@ def _review_pairs(session: Session, proposal_id: int) -> list[tuple[int, ReviewS
                                 .where(Review.proposal_id == proposal_id)).all())
 
 
+def _review_pairs_when_asked(session: Session, proposal_id: int
+                             ) -> Iterator[tuple[int, ReviewState]]:
+    """The same, read only if iterated: members and officers see a proposal without them."""
+    yield from _review_pairs(session, proposal_id)
+
+
 def get_proposal(session: Session, principal: Principal, proposal_id: int,
                  *, for_update: bool = False) -> Proposal:
     """Raises: NotFound when it does not exist or the principal may not see it."""
@@ -118,7 +124,7 @@ def get_proposal(session: Session, principal: Principal, proposal_id: int,
         q = q.with_for_update()
     proposal = session.execute(q).scalar_one_or_none()
     if proposal is None or not rules.can_see_proposal(
-            principal, proposal.organisation_id, _review_pairs(session, proposal_id)):
+            principal, proposal.organisation_id, _review_pairs_when_asked(session, proposal_id)):
         raise NotFound(f"proposal {proposal_id} not found")
     return proposal
 
