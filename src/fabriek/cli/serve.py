@@ -17,6 +17,10 @@ def serve(
         "--workers", min=1, help="API processes; they share nothing but the database.")] = 1,
     migrate: Annotated[bool, typer.Option(
         "--migrate/--no-migrate", help="Upgrade the schema before starting.")] = True,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="Log every request (costs throughput; the audit log records every change).")]
+    = False,
 ) -> None:
     """Run the REST API (and its OpenAPI docs at /docs).
 
@@ -39,4 +43,4 @@ def serve(
     out.note(f"database: {safe_url(settings)}{' (migrated)' if migrate else ''}")
     out.note(f"Fabriek API on http://{host}:{port}/api/v1 — OpenAPI docs at /docs")
     uvicorn.run("fabriek.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level=settings.log_level.lower())
+                workers=workers, log_level=settings.log_level.lower(), access_log=access_log)
