@@ -18,6 +18,7 @@ Baseline in the same run: GET /api/v1/health rate at the same concurrency.
 
     .venv/bin/python benchmarks/dispatch.py --jobs 200 --clients 8
     .venv/bin/python benchmarks/dispatch.py --executor slurm --jobs 40 --clients 4
+    .venv/bin/python benchmarks/dispatch.py --executor slurm --jobs 10 --sequential
 """
 
 from __future__ import annotations
@@ -165,12 +166,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             def submit(i: int) -> int:
                 r = api.post("/api/v1/jobs", headers=headers, json={
                     "allocation_id": allocation_id, "name": f"bench-{i}", "gpus": args.gpus,
-                    "time_limit_minutes": 5, "command": ["true"]})
+                    "memory_mb": args.memory_mb, "time_limit_minutes": 5,
+                    "command": ["true"]})
                 r.raise_for_status()
                 return r.json()["id"]
 
             wall = time.perf_counter()
-            submit_rate, ids = rate(args.jobs, args.clients, submit)
+            if args.sequential:  # one job at a time on an idle scheduler: pure latency
+                ids, started = [], time.perf_counter()
+                for i in range(args.jobs):
+                    ids.append(submit(i))
+                    while api.get(f"/api/v1/jobs/{ids[-1]}", headers=headers).json()[
+                            "state"] in ("pending-submit", "queued"):
+                        time.sleep(0.05)
+                submit_rate = args.jobs / (time.perf_counter() - started)
+            else:
+                submit_rate, ids = rate(args.jobs, args.clients, submit)
             deadline = time.monotonic() + args.timeout
             while True:
                 done = api.get("/api/v1/jobs", headers=headers,
@@ -218,6 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         del demo_started
     return {
         "executor": args.executor, "jobs": args.jobs, "clients": args.clients,
+        "sequential": args.sequential,
         "gpus_per_job": args.gpus, "cpus": os.cpu_count(),
         "baseline_health_per_s": round(health_rate, 1),
         "admitted_jobs_per_s": round(submit_rate, 1),
@@ -238,6 +250,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--gpus", type=int, default=0)
+    parser.add_argument("--memory-mb", type=int, default=256)
+    parser.add_argument("--sequential", action="store_true",
+                        help="Submit the next job only when the last one runs (idle latency).")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
