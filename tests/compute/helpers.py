@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -27,3 +29,17 @@ def job(allocation_id: int, **over: Any) -> dict[str, Any]:
     body = {"allocation_id": allocation_id, "name": "train-1", "gpus": 1,
             "time_limit_minutes": 60, "command": ["python3", "-c", "print('hello')"]}
     return {**body, **over}
+
+
+def until(reconciler: Any, client: TestClient, who: Person, job_id: int,
+          done: Callable[[dict[str, Any]], bool], timeout: float = 30,
+          interval: float = 0.1) -> dict[str, Any]:
+    """Run reconciler passes until the job, as its owner sees it, is `done`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reconciler.run_once()
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}", headers=who.headers).json()
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['state']}: {job}"
+        time.sleep(interval)

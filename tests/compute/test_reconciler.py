@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,18 +47,6 @@ def client(database, access, executors, tmp_path) -> Iterator[TestClient]:  # ty
         yield c
 
 
-def until(reconciler: Reconciler, client: TestClient, who, job_id: int,  # type: ignore[no-untyped-def]
-          done: Callable[[dict], bool], timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        reconciler.run_once()
-        job = client.get(f"/api/v1/jobs/{job_id}", headers=who.headers).json()
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['state']}: {job}"
-        time.sleep(0.1)
-
-
 def _submit(client: TestClient, who, allocation_id: int, **over) -> dict:  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/jobs", json=h.job(allocation_id, **over), headers=who.headers)
     assert r.status_code == 201, r.text
@@ -72,7 +59,7 @@ def test_job_completes_with_output_usage_and_audit(client, reconciler, make_pers
     show_gpus = "import os; print('gpus', os.environ['CUDA_VISIBLE_DEVICES'])"
     job = _submit(client, anna, allocation_id, gpus=2, command=["python3", "-c", show_gpus])
 
-    done = until(reconciler, client, anna, job["id"], lambda j: j["state"] == "completed")
+    done = h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "completed")
 
     assert done["exit_code"] == 0 and done["started_at"] and done["ended_at"]
     assert done["gpu_hours_used"] > 0
@@ -91,7 +78,7 @@ def test_job_that_fails_records_its_exit_code(client, reconciler, make_person, o
     anna = make_person("anna@lumen.example")
     allocation_id = h.allocation(client, officer, anna)
     job = _submit(client, anna, allocation_id, command=["bash", "-c", "echo oops >&2; exit 3"])
-    done = until(reconciler, client, anna, job["id"], lambda j: j["state"] == "failed")
+    done = h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "failed")
     assert done["exit_code"] == 3
     err = client.get(f"/api/v1/jobs/{job['id']}/logs?stream=stderr", headers=anna.headers)
     assert "oops" in err.text
@@ -102,7 +89,7 @@ def test_job_past_its_time_limit_is_stopped(client, reconciler, make_person, off
     allocation_id = h.allocation(client, officer, anna)
     job = _submit(client, anna, allocation_id, time_limit_minutes=1,
                   command=["sleep", "300"])
-    done = until(reconciler, client, anna, job["id"], lambda j: j["state"] == "timeout")
+    done = h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "timeout")
     assert done["ended_at"] is not None
 
 
@@ -110,10 +97,10 @@ def test_cancel_a_running_job(client, reconciler, make_person, officer):
     anna = make_person("anna@lumen.example")
     allocation_id = h.allocation(client, officer, anna)
     job = _submit(client, anna, allocation_id, command=["sleep", "300"])
-    until(reconciler, client, anna, job["id"], lambda j: j["state"] == "running")
+    h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "running")
     r = client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=anna.headers)
     assert r.json()["cancel_requested"] is True
-    done = until(reconciler, client, anna, job["id"], lambda j: j["state"] == "cancelled")
+    done = h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "cancelled")
     assert done["gpu_hours_used"] > 0
 
 
@@ -124,10 +111,10 @@ def test_emergency_job_preempts_lower_class_and_the_owner_sees_it(
     urgent = h.allocation(client, officer, crisis, mode="emergency", gpu_hours=100,
                           legal_name="Crisis Centre", registration_id="CC-1")
     victim = _submit(client, anna, small, gpus=4, command=["sleep", "300"])
-    until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "running")
+    h.until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "running")
 
     rescue = _submit(client, crisis, urgent, gpus=4, command=["python3", "-c", "print('saved')"])
-    until(reconciler, client, crisis, rescue["id"], lambda j: j["state"] == "completed")
+    h.until(reconciler, client, crisis, rescue["id"], lambda j: j["state"] == "completed")
 
     seen = client.get(f"/api/v1/jobs/{victim['id']}", headers=anna.headers).json()
     assert seen["preemptions"] == 1 and seen["last_preempted_at"] is not None
@@ -135,9 +122,9 @@ def test_emergency_job_preempts_lower_class_and_the_owner_sees_it(
                         headers=anna.headers).json()["items"]
     assert "job.preempted" in [e["action"] for e in events]
     # The pre-empted job starts again once the emergency job is done.
-    until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "running")
+    h.until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "running")
     client.post(f"/api/v1/jobs/{victim['id']}/cancel", headers=anna.headers)
-    until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "cancelled")
+    h.until(reconciler, client, anna, victim["id"], lambda j: j["state"] == "cancelled")
 
 
 def test_worker_dying_after_submit_leaves_exactly_one_scheduler_job(
@@ -155,7 +142,7 @@ def test_worker_dying_after_submit_leaves_exactly_one_scheduler_job(
     report = restarted.run_once(now=reconciler_now(after_seconds=600))
     assert report.adopted == [job["id"]] and report.submitted == []
     assert len(list((local.spool / "jobs").iterdir())) == 1
-    until(restarted, client, anna, job["id"], lambda j: j["state"] == "completed")
+    h.until(restarted, client, anna, job["id"], lambda j: j["state"] == "completed")
 
 
 def reconciler_now(after_seconds: float = 0):  # type: ignore[no-untyped-def]
@@ -192,7 +179,7 @@ def test_usage_warnings_at_thresholds_and_an_exhausted_allocation_admits_nothing
     refused = client.post("/api/v1/jobs", json=h.job(allocation_id, time_limit_minutes=1),
                           headers=anna.headers)
     assert refused.status_code == 422  # the running job holds the whole budget
-    until(reconciler, client, anna, job["id"], lambda j: j["state"] == "running")
+    h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "running")
     # As if an earlier run of this job (before a pre-emption) had used 0.93 GPU-hours.
     with database.unit_of_work() as s:
         s.get(Job, job["id"]).gpu_hours_prior = 0.93
@@ -200,7 +187,7 @@ def test_usage_warnings_at_thresholds_and_an_exhausted_allocation_admits_nothing
     usage = client.get(f"/api/v1/allocations/{allocation_id}/usage", headers=anna.headers).json()
     assert [w["threshold_percent"] for w in usage["warnings"]] == [75, 90]
     client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=anna.headers)
-    until(reconciler, client, anna, job["id"], lambda j: j["state"] == "cancelled")
+    h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "cancelled")
     with database.unit_of_work(readonly=True) as s:
         assert s.scalar(select(func.count()).select_from(UsageWarning)) == 2
 

@@ -7,10 +7,11 @@ and an outage of slurmctld: jobs are neither lost nor submitted twice, and state
 from __future__ import annotations
 
 import dataclasses
+import functools
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,16 +57,8 @@ def platform(database, slurm_access, slurm_cluster: SlurmCluster, scratch_dir: P
     executor.close()
 
 
-def until(reconciler: Reconciler, client: TestClient, who, job_id: int,  # type: ignore[no-untyped-def]
-          done: Callable[[dict], bool], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        reconciler.run_once()
-        job = client.get(f"/api/v1/jobs/{job_id}", headers=who.headers).json()
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} stuck in {job['state']}: {job}"
-        time.sleep(0.3)
+# Slurm is slower than the local executor: longer patience, fewer polls.
+until = functools.partial(h.until, timeout=60, interval=0.3)
 
 
 def _submit(client: TestClient, who, allocation_id: int, **over) -> dict:  # type: ignore[no-untyped-def]
