@@ -219,3 +219,24 @@ def test_allocations_become_active_on_their_start_and_end_after_their_last_day(
     reconciler.run_once(now=datetime.combine(date.fromisoformat(end) + timedelta(days=1),
                                              time(8), tzinfo=UTC))
     assert state() == "ended"
+
+
+def test_logs_follow_streams_until_the_job_ends(client, reconciler, make_person, officer):
+    import threading
+
+    anna = make_person("anna@lumen.example")
+    allocation_id = h.allocation(client, officer, anna)
+    program = ("import time\nfor i in range(4):\n"
+               "    print('step', i, flush=True)\n    time.sleep(0.3)")
+    job = _submit(client, anna, allocation_id, command=["python3", "-c", program])
+    h.until(reconciler, client, anna, job["id"], lambda j: j["state"] == "running")
+    stop = threading.Event()
+    worker = threading.Thread(target=reconciler.run_forever, args=(stop, 0.1), daemon=True)
+    worker.start()
+    try:
+        r = client.get(f"/api/v1/jobs/{job['id']}/logs?follow=true", headers=anna.headers)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert r.status_code == 200
+    assert r.text.splitlines() == [f"step {i}" for i in range(4)]
