@@ -265,3 +265,22 @@ def test_audit_chain_verifies_after_a_full_lifecycle(app_client, make_person, of
     app_client.post(f"/api/v1/proposals/{draft['id']}/submit", headers=applicant.headers)
     report = app_client.get("/api/v1/audit/verify", headers=officer.headers).json()
     assert report["ok"] is True and report["entries"] >= 7
+
+
+def test_worker_pass_releases_proposals_past_their_cutoff(app_client, make_person, database,
+                                                          access):
+    from datetime import datetime, timedelta
+
+    from fabriek.access.tasks import release_due_cutoffs
+
+    applicant = make_person("anna@lumen.example")
+    org_id = _org(app_client, applicant)
+    draft = _draft(app_client, applicant, org_id, "large-scale", gpu_hours=120_000,
+                   duration_months=6)
+    held = app_client.post(f"/api/v1/proposals/{draft['id']}/submit",
+                           headers=applicant.headers).json()
+    cutoff = datetime.fromisoformat(held["cutoff_at"])
+    assert release_due_cutoffs(database, access, cutoff - timedelta(seconds=1)) == []
+    assert release_due_cutoffs(database, access, cutoff + timedelta(seconds=1)) == [draft["id"]]
+    shown = app_client.get(f"/api/v1/proposals/{draft['id']}", headers=applicant.headers).json()
+    assert shown["state"] == "in-review"

@@ -1,12 +1,14 @@
 """Keeps the platform's view of jobs and the schedulers' in step; safe to run in many processes.
 
-Each pass: (1) hand admitted jobs to their executor, looking first whether the scheduler already
-has them (a worker that died between submit and commit must not submit twice); (2) cancel what
-owners asked to stop; (3) pre-empt lower classes for jobs whose class pre-empts (the local
-executor; Slurm does it itself through QOS); (4) poll the schedulers and record states, times,
-exit codes and GPU-hours; (5) account usage per allocation and warn at 75, 90 and 100 %.
-Rows are claimed with leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never
-handle the same job at once; a scheduler that does not answer is skipped, never given up on.
+It is the platform's one background loop: each pass also opens review for proposals past their
+cut-off and starts and ends allocations. Then (1) it hands admitted jobs to their executor,
+looking first whether the scheduler already has them (a worker that died between submit and
+commit must not submit twice); (2) cancels what owners asked to stop; (3) pre-empts lower
+classes for jobs whose class pre-empts (the local executor; Slurm does it itself through QOS);
+(4) polls the schedulers and records states, times, exit codes and GPU-hours; (5) accounts usage
+per allocation and warns at 75, 90 and 100 %. Rows are claimed with leases (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL), so two workers never handle the same job at once; a scheduler that does
+not answer is skipped, never given up on.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from fabriek.access.enums import AllocationState
 from fabriek.access.models import Allocation
 from fabriek.access.service import AccessConfig, roll_allocation_states
+from fabriek.access.tasks import release_due_cutoffs
 from fabriek.audit.service import record
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import ExternalState, JobState
@@ -60,6 +63,7 @@ class PassReport:
     changed: list[int] = field(default_factory=list)
     preempted: list[int] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
+    released_for_review: list[int] = field(default_factory=list)  # proposals past a cut-off
 
 
 def account_of(allocation_id: int) -> str:
@@ -148,6 +152,7 @@ class Reconciler:
 
     def run_once(self, now: datetime | None = None) -> PassReport:
         report = PassReport()
+        report.released_for_review = release_due_cutoffs(self.db, self.config, now)
         self.sync_allocations(report, now)
         self.submit_pending(report, now)
         for key, executor in self.executors.all():
