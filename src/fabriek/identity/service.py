@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
@@ -223,7 +223,3 @@ def list_members(session: Session, principal: Principal, organisation_id: int
         .where(Membership.organisation_id == organisation_id).order_by(User.email)
     ).all()
     return list(rows)
-
-
-def today_utc(now: datetime | None = None) -> date:
-    return (now or utcnow()).date()
