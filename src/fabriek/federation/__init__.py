@@ -1,0 +1,1 @@
+"""Federation: the catalogue of AI Factories and Antennas, capacity, referral and placement."""
