@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fabriek.federation.capacity import committed_weeks
 from fabriek.federation.domain import (
     CapacityBasis,
     Commitment,
@@ -58,6 +59,11 @@ PLANNED = FactoryProfile("planned", "Planned", SiteKind.factory, "DE", operation
 FED = _federation(HEALTH, CLIMATE, SMALL, ANTENNA, PLANNED)
 
 
+def _held(c: Commitment):
+    key = (c.factory_id, c.partition_id)
+    return {key: committed_weeks([c], key, START, END)}
+
+
 def _request(**over) -> ReferralRequest:
     fields = dict(gpu_hours=20_000, start_on=START, end_on=END, country="BE", sector="health",
                   datasets=frozenset({"ehr-fi"}), languages=frozenset({"en", "nl"}))
@@ -65,7 +71,7 @@ def _request(**over) -> ReferralRequest:
 
 
 def test_ranking_prefers_sector_data_and_hardware_and_explains_each_term():
-    ranked = refer(_request(), FED, [], POLICY)
+    ranked = refer(_request(), FED, {}, POLICY)
     assert [r.factory_id for r in ranked if r.eligible] == ["health-h100", "climate-a100"]
     best = {t.name: t for t in ranked[0].terms}
     assert set(best) == {"capacity", "sector", "data", "hardware", "antenna", "language"}
@@ -79,34 +85,34 @@ def test_ranking_prefers_sector_data_and_hardware_and_explains_each_term():
 
 
 def test_the_antennas_themselves_are_not_ranked():
-    assert "antenna-be" not in {r.factory_id for r in refer(_request(), FED, [], POLICY)}
+    assert "antenna-be" not in {r.factory_id for r in refer(_request(), FED, {}, POLICY)}
 
 
 def test_factories_that_cannot_keep_the_promise_are_excluded_with_reasons():
-    ranked = {r.factory_id: r for r in refer(_request(), FED, [], POLICY)}
+    ranked = {r.factory_id: r for r in refer(_request(), FED, {}, POLICY)}
     assert not ranked["small-mi"].eligible  # 4 GPUs cannot give 20,000 GPU-hours in 4 weeks
     assert "cannot hold" in ranked["small-mi"].excluded[0]
     assert not ranked["planned"].eligible
     assert ranked["planned"].excluded == ("not in operation yet",)
-    assert [r.eligible for r in refer(_request(), FED, [], POLICY)][-2:] == [False, False]
+    assert [r.eligible for r in refer(_request(), FED, {}, POLICY)][-2:] == [False, False]
 
 
 def test_gpu_model_and_memory_are_hard_limits():
-    ranked = refer(_request(gpu_model="A100"), FED, [], POLICY)
+    ranked = refer(_request(gpu_model="A100"), FED, {}, POLICY)
     assert [r.factory_id for r in ranked if r.eligible] == ["climate-a100"]
     health = next(r for r in ranked if r.factory_id == "health-h100")
     assert "not the A100 asked for" in health.excluded[0]
-    ranked = refer(_request(gpu_memory_gb=64), FED, [], POLICY)
+    ranked = refer(_request(gpu_memory_gb=64), FED, {}, POLICY)
     assert "climate-a100" not in {r.factory_id for r in ranked if r.eligible}
 
 
 def test_commitments_lower_capacity_and_can_exclude():
-    full = [Commitment("health-h100", "gpu", 400 * 168 * 4, START, END)]
+    full = _held(Commitment("health-h100", "gpu", 400 * 168 * 4, START, END))
     ranked = {r.factory_id: r for r in refer(_request(), FED, full, POLICY)}
     assert not ranked["health-h100"].eligible
-    half = [Commitment("health-h100", "gpu", 200 * 168 * 4, START, END)]
+    half = _held(Commitment("health-h100", "gpu", 200 * 168 * 4, START, END))
     request = _request(gpu_hours=60_000)  # 4.5× free in an empty week, 2.2× with half taken
-    free = {r.factory_id: r for r in refer(request, FED, [], POLICY)}
+    free = {r.factory_id: r for r in refer(request, FED, {}, POLICY)}
     busy = {r.factory_id: r for r in refer(request, FED, half, POLICY)}
     assert busy["health-h100"].terms[0].points < free["health-h100"].terms[0].points
 
@@ -115,11 +121,11 @@ def test_only_connected_partitions_when_asked():
     offline = FactoryProfile("offline", "Offline", SiteKind.factory, "BE",
                              partitions=(_part("offline", "H100-SXM5-80GB", 80, 10,
                                                ExecutorKind.none),))
-    ranked = {r.factory_id: r for r in refer(_request(), _federation(offline, HEALTH), [],
+    ranked = {r.factory_id: r for r in refer(_request(), _federation(offline, HEALTH), {},
                                              POLICY, connected_only=True)}
     assert not ranked["offline"].eligible
     assert "not connected" in ranked["offline"].excluded[0]
-    assert refer(_request(), _federation(offline), [], POLICY)[0].eligible
+    assert refer(_request(), _federation(offline), {}, POLICY)[0].eligible
 
 
 def test_spec_lookup_by_model_or_family():
@@ -136,8 +142,8 @@ def test_spec_lookup_by_model_or_family():
 def test_explanations_add_up_to_the_scores(hours, sector, country, langs, committed):
     request = _request(gpu_hours=hours, sector=sector, country=country,
                        languages=frozenset(langs))
-    commitments = [Commitment("climate-a100", "gpu", committed, START, END)]
-    ranked = refer(request, FED, commitments, POLICY)
+    ranked = refer(request, FED, _held(Commitment("climate-a100", "gpu", committed, START, END)),
+                   POLICY)
     for r in ranked:
         assert r.score == pytest.approx(sum(t.points for t in r.terms), abs=1e-9)
         for t in r.terms:

@@ -8,7 +8,7 @@ the live admission check, the acceptance guard and the simulator all call these 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -82,21 +82,33 @@ class WeekCapacity:
         return self.requested <= self.free + EPSILON
 
 
-def week_table(partition: PartitionProfile, commitments: Sequence[Commitment],
+def committed_weeks(commitments: Iterable[Commitment], key: tuple[str, str], start_on: date,
+                    end_on: date) -> dict[date, float]:
+    """GPU-hours the commitments hold on partition `key` in each week of [start_on, end_on].
+
+    The database keeps the same figures as a running ledger (one row per partition and week);
+    this is its pure equivalent, for tests and the simulator.
+    """
+    weeks = weeks_between(start_on, end_on)
+    out = dict.fromkeys(weeks, 0.0)
+    for c in commitments:
+        if (c.factory_id, c.partition_id) != key:
+            continue
+        for week in weeks:
+            out[week] += spread(c.gpu_hours, c.start_on, c.end_on, week)
+    return out
+
+
+def week_table(partition: PartitionProfile, committed: Mapping[date, float],
                windows: Sequence[MaintenanceWindow], start_on: date, end_on: date,
                request_gpu_hours: float = 0.0, *, operational: bool = True
                ) -> list[WeekCapacity]:
     """One row per week of the window: what exists, maintenance, commitments, this request."""
-    # Whole weeks: a commitment that ends the day before the request starts still shares its week.
-    first, last = week_of(start_on), week_of(end_on) + timedelta(days=6)
-    mine = [c for c in commitments
-            if (c.factory_id, c.partition_id) == partition.key and c.end_on >= first
-            and c.start_on <= last]
     exists = partition.gpus * HOURS_PER_WEEK if operational else 0.0
     return [WeekCapacity(
         week=week, exists=exists,
         maintenance=maintenance_hours(partition, windows, week) if operational else 0.0,
-        committed=sum(spread(c.gpu_hours, c.start_on, c.end_on, week) for c in mine),
+        committed=committed.get(week, 0.0),
         requested=spread(request_gpu_hours, start_on, end_on, week))
         for week in weeks_between(start_on, end_on)]
 
@@ -121,14 +133,14 @@ class Fit:
         return min(ratios) if ratios else float("inf")
 
 
-def fit(partition: PartitionProfile, commitments: Sequence[Commitment],
+def fit(partition: PartitionProfile, committed: Mapping[date, float],
         windows: Sequence[MaintenanceWindow], gpu_hours: float, start_on: date, end_on: date,
         *, operational: bool = True) -> Fit:
     """Whether `gpu_hours` spread over [start_on, end_on] fit in every week of the partition."""
     key = partition.key
     if end_on < start_on:
         return Fit(key, False, [], f"the window {start_on} to {end_on} ends before it starts")
-    weeks = week_table(partition, commitments, windows, start_on, end_on, gpu_hours,
+    weeks = week_table(partition, committed, windows, start_on, end_on, gpu_hours,
                        operational=operational)
     where = f"{key[0]}/{key[1]}"
     if not operational:

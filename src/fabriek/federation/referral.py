@@ -10,13 +10,12 @@ the score is their sum, so the explanation adds up exactly to what is shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from fabriek.federation import capacity
 from fabriek.federation.domain import (
-    Commitment,
     ExecutorKind,
     FactoryProfile,
     Federation,
@@ -151,10 +150,16 @@ def _factory_terms(request: ReferralRequest, factory: FactoryProfile, federation
     return [sector, data, antenna, language]
 
 
-def refer(request: ReferralRequest, federation: Federation, commitments: Sequence[Commitment],
+Committed = Mapping[tuple[str, str], Mapping[date, float]]  # partition → week → GPU-hours
+
+
+def refer(request: ReferralRequest, federation: Federation, committed: Committed,
           policy: ReferralPolicy, *, maintenance: Sequence[MaintenanceWindow] | None = None,
           connected_only: bool = False) -> list[Ranking]:
-    """Every AI Factory (and the embedded local one), best first; excluded ones last."""
+    """Every AI Factory (and the embedded local one), best first; excluded ones last.
+
+    `committed`: what allocations already hold per partition and week (the capacity ledger).
+    """
     windows = federation.maintenance if maintenance is None else maintenance
     specs = federation.gpu_specs
     fastest = max((s.bf16_dense_tflops for p in federation.partitions()
@@ -180,9 +185,9 @@ def refer(request: ReferralRequest, federation: Federation, commitments: Sequenc
             if problem:
                 excluded.append(problem)
                 continue
-            fit = capacity.fit(partition, commitments, windows, request.gpu_hours,
-                               request.start_on, request.end_on,
-                               operational=factory.operational)
+            fit = capacity.fit(partition, committed.get(partition.key, {}), windows,
+                               request.gpu_hours,
+                               request.start_on, request.end_on, operational=factory.operational)
             if not fit.fits:
                 if factory.operational:
                     excluded.append(fit.message)
