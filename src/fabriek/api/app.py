@@ -11,25 +11,31 @@ from fabriek import __version__
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
-from fabriek.api.routes import allocations, jobs, meta, organisations, proposals
+from fabriek.api.routes import allocations, factories, jobs, meta, organisations, proposals
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
+from fabriek.federation.catalogue import Catalogue, load_catalogue
+from fabriek.federation.service import federation_for_executors
 from fabriek.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                access: AccessConfig | None = None, executors: Executors | None = None,
-               run_reconciler: bool | None = None) -> FastAPI:
+               catalogue: Catalogue | None = None, run_reconciler: bool | None = None
+               ) -> FastAPI:
     """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
     jobs and schedulers in step; several processes may each run one (rows are leased)."""
     settings = settings or Settings()
     db = database or Database(settings)
     owns_db = database is None
     access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
-    executors = executors or build_executors(settings, access.policy.factories,
-                                             namespace=installation_uid(db))
+    catalogue = catalogue or load_catalogue(settings.policy_dir)
+    if executors is None:
+        with db.session(readonly=True) as session:
+            federation = federation_for_executors(session, catalogue)
+        executors = build_executors(settings, federation, namespace=installation_uid(db))
     reconciler = Reconciler(db, executors, access)
     if run_reconciler is None:
         run_reconciler = settings.reconciler
@@ -63,8 +69,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.db = db
     app.state.access = access
     app.state.executors = executors
+    app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs):
+    for module in (meta, organisations, proposals, allocations, jobs, factories):
         app.include_router(module.router)
     return app

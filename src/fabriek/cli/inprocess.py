@@ -34,22 +34,37 @@ def safe_url(settings: Settings) -> str:
     return make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
 
 
+def seed_catalogue(db: Database, settings: Settings) -> None:
+    """Bring the factories and partitions in line with the catalogue (idempotent; never
+    overwrites capacity an operator set). Runs after every upgrade to head."""
+    from fabriek.federation.catalogue import load_catalogue
+    from fabriek.federation.service import sync_catalogue
+
+    catalogue = load_catalogue(settings.policy_dir)
+    with db.unit_of_work() as session:
+        sync_catalogue(session, catalogue)
+
+
 @contextmanager
 def open_database(settings: Settings, *, upgrade: bool) -> Iterator[Database]:
     db = Database(settings)
     try:
         if upgrade:
             migrate.upgrade(db.engine)  # a no-op at head; makes a first bootstrap one command
+            seed_catalogue(db, settings)
         yield db
     finally:
         db.dispose()
 
 
 def upgrade_schema(settings: Settings, revision: str = "head") -> tuple[str | None, str | None]:
-    """Migrate the configured database; returns the revisions before and after."""
+    """Migrate the configured database (and, at head, seed the catalogue); returns the
+    revisions before and after."""
     with open_database(settings, upgrade=False) as db:
         before = migrate.current(db.engine)
         migrate.upgrade(db.engine, revision)
+        if revision == "head":
+            seed_catalogue(db, settings)
         return before, migrate.current(db.engine)
 
 

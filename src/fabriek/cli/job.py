@@ -168,9 +168,12 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
     access = AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
     db = Database(settings)
     from fabriek.db.installation import installation_uid
+    from fabriek.federation.catalogue import load_catalogue
+    from fabriek.federation.service import federation_for_executors
 
-    executors = build_executors(settings, access.policy.factories,
-                                namespace=installation_uid(db))
+    with db.session(readonly=True) as session:
+        federation = federation_for_executors(session, load_catalogue(settings.policy_dir))
+    executors = build_executors(settings, federation, namespace=installation_uid(db))
     reconciler = Reconciler(db, executors, access)
     try:
         if once:

@@ -14,6 +14,7 @@ from fabriek.cli import (
     audit,
     cutoff,
     demo,
+    factory,
     job,
     org,
     policy,
@@ -68,6 +69,8 @@ app.add_typer(org.app, name="org")
 app.add_typer(proposal.app, name="proposal")
 app.add_typer(review.app, name="review")
 app.add_typer(allocation.app, name="allocation")
+app.add_typer(factory.app, name="factory")
+app.command("gpu-specs")(factory.gpu_specs)
 app.add_typer(job.app, name="job")
 app.command("usage")(job.usage)
 app.command("worker")(job.worker)

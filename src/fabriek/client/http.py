@@ -34,6 +34,16 @@ from fabriek.audit.schemas import AuditEventRead
 from fabriek.client.errors import FabriekApiError
 from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
 from fabriek.compute.schemas import AllocationUsage, JobRead, JobSpec
+from fabriek.federation.schemas import (
+    CapacityUpdate,
+    FactoryPage,
+    FactoryRead,
+    FactorySummary,
+    GpuSpecRead,
+    MaintenanceCreate,
+    MaintenanceRead,
+    PartitionRead,
+)
 from fabriek.identity.schemas import (
     EligibilityRead,
     MembershipRead,
@@ -97,6 +107,7 @@ class FabriekClient:
         self.allocations = Allocations(self)
         self.audit = Audit(self)
         self.jobs = Jobs(self)
+        self.factories = Factories(self)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -221,6 +232,10 @@ class FabriekClient:
         """The access-modes policy document in force (kept as data: it is versioned policy)."""
         result: dict[str, Any] = self.request("GET", "/policy/access-modes")
         return result
+
+    def gpu_specs(self) -> list[GpuSpecRead]:
+        """Peak dense BF16 and memory per GPU model, with sources."""
+        return [GpuSpecRead.model_validate(g) for g in self.request("GET", "/gpu-specs")]
 
     def release_cutoff(self, mode: str) -> CutoffReleased:
         """Open review for every proposal of `mode` whose cut-off has passed. Safe to repeat."""
@@ -422,3 +437,54 @@ class Audit(_Resource):
     def verify(self) -> ChainReport:
         """Access officers: recompute the audit hash chain on the server."""
         return self._c._get("/audit/verify", ChainReport)
+
+
+class Factories(_Resource):
+    """The catalogue of AI Factories and Antennas (public), and operators' changes."""
+
+    def page(self, *, kind: str | None = None, country: str | None = None,
+             sector: str | None = None, limit: int = 50, after: str | None = None
+             ) -> FactoryPage:
+        return FactoryPage.model_validate(self._c.request("GET", "/factories", params=_params(
+            kind=kind, country=country, sector=sector, limit=limit, after=after)))
+
+    def list(self, *, kind: str | None = None, country: str | None = None,
+             sector: str | None = None, limit: int = 50, after: str | None = None,
+             all: bool = False) -> list[FactorySummary]:
+        items: list[FactorySummary] = []
+        cursor: str | None = after
+        while True:
+            page = self.page(kind=kind, country=country, sector=sector, limit=limit,
+                             after=cursor)
+            items += page.items
+            cursor = page.next_after
+            if not all or cursor is None:
+                return items
+
+    def get(self, factory_id: str) -> FactoryRead:
+        return self._c._get(f"/factories/{factory_id}", FactoryRead)
+
+    def set_capacity(self, factory_id: str, partition_id: str,
+                     data: CapacityUpdate | Mapping[str, Any]) -> PartitionRead:
+        """Operators: a partition's real nodes, GPUs per node (and model); basis `operator`."""
+        return PartitionRead.model_validate(self._c.request(
+            "PUT", f"/factories/{factory_id}/partitions/{partition_id}/capacity",
+            json=_json_body(data)))
+
+    def maintenance(self, factory_id: str) -> list[MaintenanceRead]:
+        raw = self._c.request("GET", f"/factories/{factory_id}/maintenance")
+        return [MaintenanceRead.model_validate(w) for w in raw]
+
+    def add_maintenance(self, factory_id: str, data: MaintenanceCreate | Mapping[str, Any], *,
+                        idempotency_key: str | None = None) -> MaintenanceRead:
+        return self._c._post(f"/factories/{factory_id}/maintenance", MaintenanceRead,
+                             _json_body(data), idempotency_key=idempotency_key)
+
+    def remove_maintenance(self, factory_id: str, window_id: int) -> None:
+        self._c.request("DELETE", f"/factories/{factory_id}/maintenance/{window_id}")
+
+    def add_operator(self, factory_id: str, email: str, *,
+                     idempotency_key: str | None = None) -> FactoryRead:
+        """Access officers: make a person with the factory-operator role its operator."""
+        return self._c._post(f"/factories/{factory_id}/operators", FactoryRead,
+                             {"email": email}, idempotency_key=idempotency_key)

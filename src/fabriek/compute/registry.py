@@ -1,19 +1,23 @@
-"""Which executor runs the jobs of each factory partition, built once from configuration."""
+"""Which executor runs the jobs of each factory partition, built once from the federation.
+
+Only partitions connected to this installation (executor `local` or `slurm`) get one; the
+catalogue's other factories are for capacity planning and referral.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fabriek.access.policy_files import FactoriesConfig, PartitionConfig
 from fabriek.compute.executors.base import Executor
 from fabriek.errors import Unavailable
+from fabriek.federation.domain import ExecutorKind, Federation, PartitionProfile
 from fabriek.settings import Settings
 
 
 @dataclass
 class Executors:
     by_partition: dict[tuple[str, str], Executor] = field(default_factory=dict)
-    partitions: dict[tuple[str, str], PartitionConfig] = field(default_factory=dict)
+    partitions: dict[tuple[str, str], PartitionProfile] = field(default_factory=dict)
 
     def get(self, factory: str, partition: str) -> Executor:
         try:
@@ -29,15 +33,18 @@ class Executors:
         return list(self.by_partition.items())
 
 
-def build_executors(settings: Settings, factories: FactoriesConfig, *,
+def build_executors(settings: Settings, federation: Federation, *,
                     namespace: str | None = None) -> Executors:
-    """One executor per partition: `local` runs processes here; `slurm` talks to slurmrestd."""
+    """One executor per connected partition: `local` runs processes here (spool directory
+    data_dir/spool/<factory>/<partition>, one slot per GPU); `slurm` talks to slurmrestd."""
     registry = Executors()
-    for factory in factories.factories:
+    for factory in federation.factories:
         for partition in factory.partitions:
+            if partition.executor is ExecutorKind.none:
+                continue  # not connected to this installation
             key = (factory.id, partition.id)
             registry.partitions[key] = partition
-            if partition.executor == "local":
+            if partition.executor is ExecutorKind.local:
                 from fabriek.compute.executors.local import LocalExecutor
 
                 registry.by_partition[key] = LocalExecutor(
