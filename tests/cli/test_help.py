@@ -36,6 +36,7 @@ def test_cli_has_the_commands_of_every_capability():
     groups = {path[0] for path in COMMANDS}
 
     assert groups == {"admin", "allocation", "audit", "cutoff", "db", "demo", "eligibility",
+                      "factory", "gpu-specs", "refer",
                       "job", "org", "policy", "proposal", "review", "serve", "usage", "user",
                       "whoami", "worker"}
 

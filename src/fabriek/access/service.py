@@ -318,6 +318,19 @@ def _referral(session: Session, proposal: Proposal, config: AccessConfig, countr
     return referrals.rank(session, config.federation, request)
 
 
+def proposal_referral(session: Session, principal: Principal, proposal_id: int, *,
+                      config: AccessConfig, now: datetime | None = None) -> Referral:
+    """The factories ranked for a proposal, with every term explained (DESIGN §2.2).
+
+    Visible to whoever may see the proposal. Raises: NotFound.
+    """
+    proposal = get_proposal(session, principal, proposal_id)
+    org = session.get(Organisation, proposal.organisation_id)
+    assert org is not None
+    granted = proposal.gpu_hours_granted if proposal.state in S.accepted_states() else None
+    return _referral(session, proposal, config, org.country, now or utcnow(), granted)
+
+
 def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
                 now: datetime, ctx: CheckContext | None = None) -> list[CheckRun]:
     ctx = ctx or _context(session, proposal, mode, config, now)

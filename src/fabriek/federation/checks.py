@@ -24,7 +24,9 @@ def check_capacity(ctx: CheckContext) -> CheckResult:
         return CheckResult("capacity", True, RULE,
                            f"{best.factory_name} ({best.factory_id}/{best.partition_id}) can hold "
                            f"{window}; {len(referral.eligible)} factory(ies) could")
-    reasons = [f"{r.factory_id}: {r.excluded[0]}" for r in referral.rankings if r.excluded][:3]
+    from fabriek.federation.referrals import main_reasons
+
+    reasons = main_reasons(referral)
     return CheckResult("capacity", False, RULE,
                        f"no factory connected to this installation can hold {window}"
                        + (f" ({'; '.join(reasons)})" if reasons else ""))

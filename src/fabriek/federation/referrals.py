@@ -146,6 +146,7 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
     does (nothing is taken), ValidationFailed for an unknown factory/partition or an override
     without a reason.
     """
+    candidates = _candidates(referral, factory, partition)  # unknown names fail first
     top = referral.eligible[0] if referral.eligible else None
     overridden = factory is not None and (
         top is None or top.factory_id != factory
@@ -157,7 +158,7 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
             "(override_reason)")
     request = referral.request
     problems = []
-    for choice in _candidates(referral, factory, partition):
+    for choice in candidates:
         key = (choice.factory_id, choice.partition_id or "")
         part = referral.federation.partition(*key)
         assert part is not None
@@ -175,13 +176,22 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
                   f": {override_reason}" if overridden else
                   f"the referral's first choice (score {choice.score:g}); {fit.message}")
         return SitePlan(key, extra, reason, overridden, fit)
-    if not problems:
-        problems = [r.excluded[0] for r in referral.rankings if r.excluded][:3] or [
-            "no factory is connected to this installation"]
+    problems = problems or main_reasons(referral) or [
+        "no factory is connected to this installation"]
     raise PolicyRefusal("no factory can take this allocation: " + "; ".join(problems),
                         rule="capacity: no mode can allocate more GPU-hours than exist",
                         gpu_hours=gpu_hours, start_on=request.start_on.isoformat(),
                         end_on=request.end_on.isoformat())
+
+
+def main_reasons(referral: Referral, limit: int = 3) -> list[str]:
+    """Why the factories that could matter were excluded: those this installation reaches and
+    that are in operation first (the others' reasons say little about the request)."""
+    def weight(r: Ranking) -> int:
+        reason = r.excluded[0]
+        return 2 if "not in operation" in reason else 1 if "not connected" in reason else 0
+    excluded = sorted((r for r in referral.rankings if r.excluded), key=weight)
+    return [f"{r.factory_id}: {r.excluded[0]}" for r in excluded[:limit]]
 
 
 def record_sites(session: Session, allocation: Allocation, plan: SitePlan) -> list[AllocationSite]:
