@@ -384,9 +384,14 @@ def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: Acces
     allocation = None
     if mode.procedure.kind is ProcedureKind.automatic:
         proposal.decision_due_at = now
-        allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
-                             "all admission checks passed; decided automatically", now,
-                             referral=ctx.extra["referral"])
+        try:
+            allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+                                 "all admission checks passed; decided automatically", now,
+                                 referral=ctx.extra["referral"])
+        except PolicyRefusal as exc:  # a concurrent acceptance took the room the check saw
+            _reject(session, SYSTEM, proposal,
+                    f"capacity (re-checked under lock at acceptance): {exc.detail}", now)
+            return runs, None
     elif mode.cutoffs is not None:
         proposal.cutoff_at = pol.next_cutoff(mode.cutoffs, now)
         proposal.decision_due_at = _decision_due(mode, now, proposal.cutoff_at)
