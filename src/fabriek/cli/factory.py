@@ -52,9 +52,12 @@ def _factories(items: list[FactorySummary]) -> None:
 
 def _partitions(parts: list[PartitionRead]) -> None:
     out.show(out.table("Partitions", [
-        "id", "GPU model", "memory GB", "GPUs/node", "nodes", "GPUs", "basis", "executor",
-        "note"], [(p.id, p.gpu_model, p.gpu_memory_gb, p.gpus_per_node, p.nodes, p.gpus,
-                   _basis(p.capacity_basis), p.executor, p.capacity_note) for p in parts]))
+        "id", "GPU model", "GB", "GPUs/node", "nodes", "GPUs", "basis", "executor"],
+        [(p.id, p.gpu_model, p.gpu_memory_gb, p.gpus_per_node, p.nodes, p.gpus,
+          _basis(p.capacity_basis), p.executor) for p in parts],
+        nowrap=("id", "GPU model", "basis")))
+    for p in parts:
+        out.note(f"{p.id}: {p.capacity_note}")
 
 
 def _windows(windows: list[MaintenanceRead]) -> None:
