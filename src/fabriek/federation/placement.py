@@ -77,15 +77,12 @@ def start_estimate(demand: Demand, site: SiteState) -> float:
 
 def rank_sites(demand: Demand, sites: Sequence[SiteState]) -> list[SiteChoice]:
     """The sites that can run the job, soonest start first (ties: more free GPUs, then key)."""
-    ranked: list[tuple[float, int, SiteKey, SiteChoice]] = []
-    for site in sites:
-        if fits(demand, site) is not None:
-            continue
-        wait = start_estimate(demand, site)
-        reason = ("starts now" if wait == 0 else f"starts in about {wait:.1f} h")
-        ranked.append((wait, -site.free_gpus, site.key, SiteChoice(site.key, wait, reason)))
-    ranked.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [r[3] for r in ranked]
+    # Plain tuples sort in C; the choices (and their reasons) are built once, in order.
+    ranked = [(start_estimate(demand, site), -site.free_gpus, site.key)
+              for site in sites if fits(demand, site) is None]
+    ranked.sort()
+    return [SiteChoice(key, wait, "starts now" if wait == 0 else f"starts in about {wait:.1f} h")
+            for wait, _, key in ranked]
 
 
 def queue_key(priority_rank: int, submitted_at: float, job_id: int) -> tuple[float, float, int]:

@@ -66,6 +66,7 @@ class RunResult:
     refused: dict[int, Refusal]
     decisions: int  # jobs admitted and started, plus jobs refused
     wall_s: float
+    cpu_s: float  # process CPU time: steadier than wall time on a shared machine
 
     @property
     def decisions_per_s(self) -> float:
@@ -81,6 +82,10 @@ class _Queue:
     free: int  # free GPUs over its partitions
     shapes: dict[int, deque[int]] = field(default_factory=dict)  # shape id → waiting jobs
     dirty: bool = False
+    # The EASY reservation of the last pass, reused while it still holds: the same job is the
+    # first that cannot start, nothing started ahead of it and no job ended before its limit.
+    held_for: int = -1  # the job it was made for
+    held: list[int] | None = None  # [partition, shadow time, extra GPUs]
 
 
 def run(jobs: Sequence[TraceJob], users: Mapping[str, SimUser],
@@ -184,7 +189,7 @@ class _Engine:
     # --- the event loop ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         submit, events, queues = self.submit, self.events, self.queues
         n, ptr = len(submit), 0
         horizon = _INF if self.horizon is None else self.horizon
@@ -209,12 +214,12 @@ class _Engine:
                 progress(ptr)
         if progress is not None:
             progress(n)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         return RunResult(self.strategy, self.parts,
                          int(horizon) if horizon != _INF else int(max(
                              (s + d for s, d in zip(self.start, self.dur, strict=True) if s >= 0),
                              default=0)),
-                         self.start, self.site, self.refused, self.decisions, wall)
+                         self.start, self.site, self.refused, self.decisions, wall, cpu)
 
     def _arrive(self, j: int) -> None:
         u = self.user[j]
@@ -247,7 +252,10 @@ class _Engine:
         queue = self.queues[self.queue_of_site[p]]
         queue.free += g
         ends = self.ends[p]
-        del ends[bisect_left(ends, (self.start[j] + self.limit[j], j))]
+        limit_end = self.start[j] + self.limit[j]
+        del ends[bisect_left(ends, (limit_end, j))]
+        if now < limit_end:
+            queue.held_for = -1  # ended before its limit: drain times are earlier now
         self._refresh(p, queue)
         u = self.user[j]
         self.used[u] += g * self.dur[j] / 3600
@@ -275,22 +283,39 @@ class _Engine:
         shapes = queue.shapes
         if queue.free <= 0 or not shapes:
             return
-        key = self.key
+        key, demands = self.key, self.demands
         heads = [(key[w[0]], sid) for sid, w in shapes.items()]
         heapify(heads)
+        # EASY: the first job that cannot start is `blocked`; its reservation is computed only
+        # when a later job could start somewhere (otherwise it would never be consulted).
+        blocked, blocked_job = None, -1
         reservation: list[int] | None = None  # [partition, shadow time, extra GPUs]
         while heads and queue.free > 0:
             sid = heappop(heads)[1]
             waiting = shapes[sid]
             j = waiting[0]
-            demand = self.demands[sid]
+            demand = demands[sid]
+            if blocked is not None and reservation is None:
+                if not self._any_free(queue, demand.gpus):
+                    continue  # cannot start anywhere now, reservation or not
+                if queue.held_for == blocked_job and queue.held is not None:
+                    reservation = queue.held
+                else:
+                    reservation, unique = self._reserve(queue, blocked, now)
+                    # Other partitions' drain times only move later as jobs start there, so a
+                    # strictly soonest partition stays rank_sites' first choice; a tie is
+                    # broken by free GPUs, which change, so a tied choice is not reused.
+                    queue.held_for = blocked_job if unique else -1
+                    queue.held = reservation
             p = self._choose(queue, j, demand, now, reservation)
             if p < 0:
-                if reservation is None:
-                    reservation = self._reserve(queue, demand, now)
+                if blocked is None:
+                    blocked, blocked_job = demand, j
                 continue
             self._begin(j, p, now, queue)
-            if reservation is not None and p == reservation[0] and \
+            if blocked is None:
+                queue.held_for = -1  # started ahead of any reservation: it no longer holds
+            elif reservation is not None and p == reservation[0] and \
                     now + self.limit[j] > reservation[1]:
                 reservation[2] -= demand.gpus
             waiting.popleft()
@@ -298,6 +323,10 @@ class _Engine:
                 heappush(heads, (key[waiting[0]], sid))
             else:
                 del shapes[sid]
+
+    def _any_free(self, queue: _Queue, need: int) -> bool:
+        free = self.free
+        return any(free[p] >= need for p in queue.sites)
 
     def _choose(self, queue: _Queue, j: int, demand: Demand, now: int,
                 reservation: list[int] | None) -> int:
@@ -319,9 +348,11 @@ class _Engine:
             return self.index[ranked[0].key]
         return -1
 
-    def _reserve(self, queue: _Queue, demand: Demand, now: int) -> list[int] | None:
+    def _reserve(self, queue: _Queue, demand: Demand,
+                 now: int) -> tuple[list[int] | None, bool]:
         """EASY reservation for the first job that cannot start: the partition rank_sites ranks
-        first given exact drain times, when the job starts there, and the GPUs left over."""
+        first given exact drain times, when the job starts there, and the GPUs left over; and
+        whether that partition is strictly the soonest."""
         states: list[SiteState] = []
         drains: dict[int, tuple[int, int]] = {}
         for p, state in zip(queue.sites, queue.states, strict=True):
@@ -335,10 +366,11 @@ class _Engine:
             states.append(state)
         ranked = rank_sites(demand, states)
         if not ranked:
-            return None
+            return None, False
         p = self.index[ranked[0].key]
         when, free_then = drains[p]
-        return [p, when, free_then - demand.gpus]
+        unique = len(ranked) == 1 or ranked[1].start_in_hours > ranked[0].start_in_hours
+        return [p, when, free_then - demand.gpus], unique
 
     def _drain(self, p: int, need: int, now: int) -> tuple[int, int]:
         """When running jobs on partition p (ending at their time limits) leave `need` GPUs

@@ -32,7 +32,8 @@ class RunReport:
     by_org_type: tuple[WaitStats, ...]
     decisions: int
     wall_s: float
-    decisions_per_s: float
+    cpu_s: float
+    decisions_per_s: float  # per second of wall time
 
 
 def p95(values: Sequence[int]) -> float:
@@ -86,7 +87,7 @@ def summarise_run(result: RunResult, jobs: Sequence[TraceJob], users: Mapping[st
             admitted_cls.items(), key=lambda kv: -_rank(users, kv[0]))),
         by_org_type=tuple(_stats(o, waits_org.get(o, []), n)
                           for o, n in sorted(admitted_org.items())),
-        decisions=result.decisions, wall_s=result.wall_s,
+        decisions=result.decisions, wall_s=result.wall_s, cpu_s=result.cpu_s,
         decisions_per_s=result.decisions_per_s)
 
 
