@@ -82,6 +82,7 @@ class _Queue:
     free: int  # free GPUs over its partitions
     shapes: dict[int, deque[int]] = field(default_factory=dict)  # shape id → waiting jobs
     dirty: bool = False
+    stale: list[int] = field(default_factory=list)  # partitions whose SiteState is outdated
     # The EASY reservation of the last pass, reused while it still holds: the same job is the
     # first that cannot start, nothing started ahead of it and no job ended before its limit.
     held_for: int = -1  # the job it was made for
@@ -174,6 +175,7 @@ class _Engine:
         self.holdable = [[any(fits(d, queue.states[k]) is None
                               for k in range(len(queue.sites))) for d in self.demands]
                          for queue in self.queues]
+        self.is_stale = [False] * len(self.parts)
         self.events: list[tuple[int, int]] = []  # (actual end, job)
         self.decisions = 0
 
@@ -256,16 +258,25 @@ class _Engine:
         del ends[bisect_left(ends, (limit_end, j))]
         if now < limit_end:
             queue.held_for = -1  # ended before its limit: drain times are earlier now
-        self._refresh(p, queue)
+        self._touch(p, queue)
         u = self.user[j]
         self.used[u] += g * self.dur[j] / 3600
         self.committed[u] -= self.worst[j]
         queue.dirty = True
 
-    def _refresh(self, p: int, queue: _Queue) -> None:
-        state = self._site_state(p, self.free[p])
-        self.states[p] = state
-        queue.states[self.pos[p]] = state
+    def _touch(self, p: int, queue: _Queue) -> None:
+        """Mark a partition's SiteState outdated; it is rebuilt when a decision needs it."""
+        if not self.is_stale[p]:
+            self.is_stale[p] = True
+            queue.stale.append(p)
+
+    def _flush(self, queue: _Queue) -> None:
+        for p in queue.stale:
+            state = self._site_state(p, self.free[p])
+            self.states[p] = state
+            queue.states[self.pos[p]] = state
+            self.is_stale[p] = False
+        queue.stale.clear()
 
     def _begin(self, j: int, p: int, now: int, queue: _Queue) -> None:
         g = self.gpus[j]
@@ -274,7 +285,7 @@ class _Engine:
         insort(self.ends[p], (now + self.limit[j], j))
         heappush(self.events, (now + self.dur[j], j))
         self.start[j], self.site[j] = now, p
-        self._refresh(p, queue)
+        self._touch(p, queue)
         self.decisions += 1
 
     # --- one scheduling pass over a queue (EASY backfill) -----------------------------------
@@ -331,18 +342,22 @@ class _Engine:
     def _choose(self, queue: _Queue, j: int, demand: Demand, now: int,
                 reservation: list[int] | None) -> int:
         """The partition where the job starts now (rank_sites' first choice), or -1."""
-        states = queue.states
-        if reservation is not None and now + self.limit[j] > reservation[1]:
-            rp, extra = reservation[0], reservation[2]
-            if self.free[rp] > extra:  # only the extra GPUs are not promised to the reservation
-                states = list(states)
-                states[self.pos[rp]] = self._site_state(rp, max(extra, 0))
-        need = demand.gpus
-        for state in states:
-            if state.free_gpus >= need:
+        need, free = demand.gpus, self.free
+        capped = -1  # the reserved partition, when only its extra GPUs are open to this job
+        if reservation is not None and now + self.limit[j] > reservation[1] and \
+                free[reservation[0]] > reservation[2]:
+            capped = reservation[0]
+        for p in queue.sites:
+            if (free[p] if p != capped else reservation[2]) >= need:  # type: ignore[index]
                 break
         else:
             return -1  # nothing free enough anywhere: rank_sites could not say "now"
+        if queue.stale:
+            self._flush(queue)
+        states = queue.states
+        if capped >= 0:
+            states = list(states)
+            states[self.pos[capped]] = self._site_state(capped, max(reservation[2], 0))  # type: ignore[index]
         ranked = rank_sites(demand, states)
         if ranked and ranked[0].start_in_hours == 0:
             return self.index[ranked[0].key]
@@ -353,6 +368,8 @@ class _Engine:
         """EASY reservation for the first job that cannot start: the partition rank_sites ranks
         first given exact drain times, when the job starts there, and the GPUs left over; and
         whether that partition is strictly the soonest."""
+        if queue.stale:
+            self._flush(queue)
         states: list[SiteState] = []
         drains: dict[int, tuple[int, int]] = {}
         for p, state in zip(queue.sites, queue.states, strict=True):
