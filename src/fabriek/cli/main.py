@@ -19,6 +19,7 @@ from fabriek.cli import (
     policy,
     proposal,
     review,
+    simulate,
 )
 from fabriek.cli import serve as serve_module
 from fabriek.cli import user as user_module
@@ -81,6 +82,7 @@ app.command("eligibility")(policy.eligibility)
 app.command("whoami")(user_module.whoami)
 app.command("serve")(serve_module.serve)
 app.command("demo")(demo.demo)
+app.command("simulate")(simulate.simulate)
 
 
 def main() -> None:

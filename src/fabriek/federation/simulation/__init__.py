@@ -27,8 +27,8 @@ from fabriek.federation.simulation.model import (
 from fabriek.federation.simulation.report import RunReport, refusals, summarise_run
 from fabriek.federation.simulation.trace import TraceJob, load_trace, summarise, window
 
-__all__ = ["RunReport", "SimPartition", "SimUser", "SimulationReport", "Strategy", "TraceJob",
-           "federation_for", "load_trace", "place_sequence", "simulate"]
+__all__ = ["DEFAULT_GRACE_S", "RunReport", "SimPartition", "SimUser", "SimulationReport",
+           "Strategy", "TraceJob", "federation_for", "load_trace", "place_sequence", "simulate"]
 
 DEFAULT_GRACE_S = 24 * 3600  # placed = started by the last submission + one day
 
@@ -39,7 +39,8 @@ class SimulationReport:
     users: int
     window_start_h: float  # the window for load and utilisation: from here ...
     window_end_h: float  # ... to the last submission
-    offered_gpu_hours: float
+    offered_gpu_hours: float  # Σ GPUs × duration of every job
+    window_offered_gpu_hours: float  # of the jobs submitted in the window
     gpus: int
     partitions: tuple[SimPartition, ...]
     load: float  # offered GPU-hours in the window / (GPUs × window hours)
@@ -104,7 +105,8 @@ def simulate(jobs: Sequence[TraceJob], partitions: Sequence[SimPartition],
     return SimulationReport(
         jobs=summary.jobs, users=summary.users, window_start_h=win.start_s / 3600,
         window_end_h=win.end_s / 3600,
-        offered_gpu_hours=summary.offered_gpu_hours, gpus=gpus, partitions=tuple(partitions),
+        offered_gpu_hours=summary.offered_gpu_hours,
+        window_offered_gpu_hours=win.offered_gpu_hours, gpus=gpus, partitions=tuple(partitions),
         load=win.offered_gpu_hours / (gpus * hours), seed=seed,
         horizon_h=horizon / 3600, users_by_mode=dict(sorted(by_mode.items())),
         refusals=refusals(results[Strategy.policy]),
