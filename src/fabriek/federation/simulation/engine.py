@@ -412,7 +412,10 @@ def place_sequence(submissions: Sequence[tuple[TraceJob, int]], users: Mapping[s
                                                                      int]]:
     """Replay (job, submit time) pairs through the policy's decision code and return, per job
     in the given order, (the partition it started on, its start time), or (None, -1) when it
-    was refused or never started. For comparing the simulator with the live broker."""
+    was refused or never started. Jobs submitted at the same second are decided in the given
+    order. For comparing the simulator with the live broker: note that the simulator holds a
+    job in the federation queue until some partition can start it, while the broker sends it
+    to a site's queue at submission, so the two agree for jobs that can start when submitted."""
     order = sorted(range(len(submissions)), key=lambda i: submissions[i][1])
     jobs = [TraceJob(submissions[i][0].id, submissions[i][0].user, submissions[i][1],
                      submissions[i][0].duration_s, submissions[i][0].gpus,
