@@ -21,9 +21,11 @@ a job that would still run at the shadow time may only use the extra GPUs; this 
 submission order: when the first of a shape cannot start, the others of that shape are not
 tried in the same pass (bounded work per event; they could only differ by time limit).
 
-Site state is kept incrementally: one SiteState per partition, rebuilt only when its free GPUs
-change; drain times are computed only for a job that no partition can start now (they cannot
-change `rank_sites`' first choice otherwise, since a job that fits now ranks first).
+Site state is kept incrementally: free GPUs per partition and a sorted list of running jobs'
+limit ends; the SiteStates handed to rank_sites are immutable and memoised per (partition,
+free GPUs), so a decision allocates none. rank_sites gets the partitions that could start the
+job now (those rank first anyway); drain times are computed only for a job that no partition
+can start now, to place its reservation.
 """
 
 from __future__ import annotations
@@ -78,11 +80,9 @@ class _Queue:
     """One waiting queue (the federation's, or one factory's in the baseline)."""
 
     sites: list[int]  # partition indices this queue may use
-    states: list[SiteState]  # current state of those partitions, same order
     free: int  # free GPUs over its partitions
     shapes: dict[int, deque[int]] = field(default_factory=dict)  # shape id → waiting jobs
     dirty: bool = False
-    stale: list[int] = field(default_factory=list)  # partitions whose SiteState is outdated
     # The EASY reservation of the last pass, reused while it still holds: the same job is the
     # first that cannot start, nothing started ahead of it and no job ended before its limit.
     held_for: int = -1  # the job it was made for
@@ -147,7 +147,9 @@ class _Engine:
         # Partitions and their incremental state.
         self.free = [p.gpus for p in self.parts]
         self.ends: list[list[tuple[int, int]]] = [[] for _ in self.parts]  # (limit end, job)
-        self.states = [self._site_state(p, p_.gpus) for p, p_ in enumerate(self.parts)]
+        # SiteStates are immutable and depend only on the partition and its free GPUs here, so
+        # each (partition, free GPUs) is built once and reused: no per-decision allocation.
+        self.state_memo: list[dict[int, SiteState]] = [{} for _ in self.parts]
         self.index = {p.key: i for i, p in enumerate(self.parts)}
         if len(self.index) != len(self.parts):
             raise ValueError("partition keys (factory id, partition id) must be unique")
@@ -167,26 +169,29 @@ class _Engine:
             qof_user = [0] * len(ulist)
         self.queue_of_user = qof_user
         self.queue_of_site = [0] * len(self.parts)
-        self.pos = [0] * len(self.parts)  # position of a partition in its queue's lists
         for q, queue in enumerate(self.queues):
-            for k, p in enumerate(queue.sites):
-                self.queue_of_site[p], self.pos[p] = q, k
+            for p in queue.sites:
+                self.queue_of_site[p] = q
         # Whether some partition of a queue can ever hold a shape (placement.fits).
-        self.holdable = [[any(fits(d, queue.states[k]) is None
-                              for k in range(len(queue.sites))) for d in self.demands]
+        self.holdable = [[any(fits(d, self._site_state(p, self.parts[p].gpus)) is None
+                              for p in queue.sites) for d in self.demands]
                          for queue in self.queues]
-        self.is_stale = [False] * len(self.parts)
         self.events: list[tuple[int, int]] = []  # (actual end, job)
         self.decisions = 0
 
     def _site_state(self, p: int, free: int) -> SiteState:
-        part = self.parts[p]
-        return SiteState(key=part.key, total_gpus=part.gpus, gpus_per_node=part.gpus_per_node,
-                         free_gpus=free)
+        """What the broker knows of partition p with `free` GPUs free (nothing waits at a
+        partition in the simulator: jobs are dispatched only when they can start)."""
+        memo = self.state_memo[p]
+        state = memo.get(free)
+        if state is None:
+            part = self.parts[p]
+            state = memo[free] = SiteState(key=part.key, total_gpus=part.gpus,
+                                           gpus_per_node=part.gpus_per_node, free_gpus=free)
+        return state
 
     def _queue(self, sites: list[int]) -> _Queue:
-        return _Queue(sites=sites, states=[self.states[p] for p in sites],
-                      free=sum(self.free[p] for p in sites))
+        return _Queue(sites=sites, free=sum(self.free[p] for p in sites))
 
     # --- the event loop ---------------------------------------------------------------------
 
@@ -258,25 +263,10 @@ class _Engine:
         del ends[bisect_left(ends, (limit_end, j))]
         if now < limit_end:
             queue.held_for = -1  # ended before its limit: drain times are earlier now
-        self._touch(p, queue)
         u = self.user[j]
         self.used[u] += g * self.dur[j] / 3600
         self.committed[u] -= self.worst[j]
         queue.dirty = True
-
-    def _touch(self, p: int, queue: _Queue) -> None:
-        """Mark a partition's SiteState outdated; it is rebuilt when a decision needs it."""
-        if not self.is_stale[p]:
-            self.is_stale[p] = True
-            queue.stale.append(p)
-
-    def _flush(self, queue: _Queue) -> None:
-        for p in queue.stale:
-            state = self._site_state(p, self.free[p])
-            self.states[p] = state
-            queue.states[self.pos[p]] = state
-            self.is_stale[p] = False
-        queue.stale.clear()
 
     def _begin(self, j: int, p: int, now: int, queue: _Queue) -> None:
         g = self.gpus[j]
@@ -285,7 +275,6 @@ class _Engine:
         insort(self.ends[p], (now + self.limit[j], j))
         heappush(self.events, (now + self.dur[j], j))
         self.start[j], self.site[j] = now, p
-        self._touch(p, queue)
         self.decisions += 1
 
     # --- one scheduling pass over a queue (EASY backfill) -----------------------------------
@@ -341,24 +330,24 @@ class _Engine:
 
     def _choose(self, queue: _Queue, j: int, demand: Demand, now: int,
                 reservation: list[int] | None) -> int:
-        """The partition where the job starts now (rank_sites' first choice), or -1."""
+        """The partition where the job starts now (rank_sites' first choice), or -1.
+
+        rank_sites is given only the partitions with enough free GPUs: a site that can start
+        the job now ranks before every site that cannot, so its first choice is the same as
+        over all sites, for less work per decision."""
         need, free = demand.gpus, self.free
         capped = -1  # the reserved partition, when only its extra GPUs are open to this job
         if reservation is not None and now + self.limit[j] > reservation[1] and \
                 free[reservation[0]] > reservation[2]:
             capped = reservation[0]
-        for p in queue.sites:
-            if (free[p] if p != capped else reservation[2]) >= need:  # type: ignore[index]
-                break
-        else:
+        open_sites = [p for p in queue.sites
+                      if (free[p] if p != capped else reservation[2]) >= need]  # type: ignore[index]
+        if not open_sites:
             return -1  # nothing free enough anywhere: rank_sites could not say "now"
-        if queue.stale:
-            self._flush(queue)
-        states = queue.states
-        if capped >= 0:
-            states = list(states)
-            states[self.pos[capped]] = self._site_state(capped, max(reservation[2], 0))  # type: ignore[index]
-        ranked = rank_sites(demand, states)
+        state = self._site_state
+        candidates = [state(p, free[p] if p != capped else reservation[2])  # type: ignore[index]
+                      for p in open_sites]
+        ranked = rank_sites(demand, candidates)
         if ranked and ranked[0].start_in_hours == 0:
             return self.index[ranked[0].key]
         return -1
@@ -368,11 +357,10 @@ class _Engine:
         """EASY reservation for the first job that cannot start: the partition rank_sites ranks
         first given exact drain times, when the job starts there, and the GPUs left over; and
         whether that partition is strictly the soonest."""
-        if queue.stale:
-            self._flush(queue)
         states: list[SiteState] = []
         drains: dict[int, tuple[int, int]] = {}
-        for p, state in zip(queue.sites, queue.states, strict=True):
+        for p in queue.sites:
+            state = self._site_state(p, self.free[p])
             if state.total_gpus >= demand.gpus:
                 when, free_then = self._drain(p, demand.gpus, now)
                 drains[p] = (when, free_then)
