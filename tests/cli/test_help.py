@@ -37,7 +37,7 @@ def test_cli_has_the_commands_of_every_capability():
 
     assert groups == {"admin", "allocation", "audit", "cutoff", "db", "demo", "eligibility",
                       "factory", "gpu-specs", "job", "org", "policy", "proposal", "refer",
-                      "review", "serve", "usage", "user", "whoami", "worker"}
+                      "review", "serve", "simulate", "usage", "user", "whoami", "worker"}
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)

@@ -20,6 +20,7 @@ from fabriek.cli import (
     policy,
     proposal,
     review,
+    simulate,
 )
 from fabriek.cli import refer as refer_module
 from fabriek.cli import serve as serve_module
@@ -86,6 +87,7 @@ app.command("whoami")(user_module.whoami)
 app.command("serve")(serve_module.serve)
 app.command("demo")(demo.demo)
 app.command("refer")(refer_module.refer)
+app.command("simulate")(simulate.simulate)
 
 
 def main() -> None:

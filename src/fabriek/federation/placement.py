@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SiteKey = tuple[str, str]  # (factory id, partition id)
 
@@ -39,8 +40,10 @@ class SiteState:
     drain_hours: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SiteChoice:
+class SiteChoice(NamedTuple):
+    """One ranked site. Immutable like the other values; a NamedTuple because rank_sites builds
+    one per site per decision and the simulator makes hundreds of thousands of decisions."""
+
     key: SiteKey
     start_in_hours: float  # estimated wait before the job can start there; 0 = now
     reason: str
@@ -77,15 +80,25 @@ def start_estimate(demand: Demand, site: SiteState) -> float:
 
 def rank_sites(demand: Demand, sites: Sequence[SiteState]) -> list[SiteChoice]:
     """The sites that can run the job, soonest start first (ties: more free GPUs, then key)."""
-    ranked: list[tuple[float, int, SiteKey, SiteChoice]] = []
-    for site in sites:
-        if fits(demand, site) is not None:
-            continue
-        wait = start_estimate(demand, site)
-        reason = ("starts now" if wait == 0 else f"starts in about {wait:.1f} h")
-        ranked.append((wait, -site.free_gpus, site.key, SiteChoice(site.key, wait, reason)))
-    ranked.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [r[3] for r in ranked]
+    # Plain tuples sort in C; the choices (and their reasons) are built once, in order.
+    ranked = [(start_estimate(demand, site), -site.free_gpus, site.key)
+              for site in sites if fits(demand, site) is None]
+    ranked.sort()
+    return [SiteChoice(key, wait, _reason(wait)) for wait, _, key in ranked]
+
+
+_REASONS: dict[float, str] = {0.0: "starts now"}
+
+
+def _reason(wait: float) -> str:
+    """The reason text for a wait; memoised, since most waits repeat (1 h when unknown)."""
+    text = _REASONS.get(wait)
+    if text is None:
+        if len(_REASONS) > 4096:
+            _REASONS.clear()
+            _REASONS[0.0] = "starts now"
+        text = _REASONS[wait] = f"starts in about {wait:.1f} h"
+    return text
 
 
 def queue_key(priority_rank: int, submitted_at: float, job_id: int) -> tuple[float, float, int]:
