@@ -79,12 +79,14 @@ def start_estimate(demand: Demand, site: SiteState) -> float:
 
 
 def rank_sites(demand: Demand, sites: Sequence[SiteState]) -> list[SiteChoice]:
-    """The sites that can run the job, soonest start first (ties: more free GPUs, then key)."""
+    """The sites that can run the job, soonest start first; ties: more free GPUs, then the
+    order given (the broker lists an allocation's home site, where its capacity is held,
+    first)."""
     # Plain tuples sort in C; the choices (and their reasons) are built once, in order.
-    ranked = [(start_estimate(demand, site), -site.free_gpus, site.key)
-              for site in sites if fits(demand, site) is None]
+    ranked = [(start_estimate(demand, site), -site.free_gpus, i, site.key)
+              for i, site in enumerate(sites) if fits(demand, site) is None]
     ranked.sort()
-    return [SiteChoice(key, wait, _reason(wait)) for wait, _, key in ranked]
+    return [SiteChoice(key, wait, _reason(wait)) for wait, _, _, key in ranked]
 
 
 _REASONS: dict[float, str] = {0.0: "starts now"}

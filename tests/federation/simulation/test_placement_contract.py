@@ -11,15 +11,15 @@ from fabriek.federation.placement import Demand, SiteChoice, SiteState, rank_sit
 pytestmark = pytest.mark.unit
 
 
-def test_rank_sites_orders_by_wait_then_free_gpus_then_key_with_reasons():
+def test_rank_sites_orders_by_wait_then_free_gpus_then_given_order_with_reasons():
     d = Demand(gpus=4, nodes=1, priority_rank=500)
     sites = [SiteState(("b", "p"), 16, 8, 8), SiteState(("a", "p"), 16, 8, 8),
              SiteState(("c", "p"), 16, 8, 12), SiteState(("d", "p"), 16, 8, 0, drain_hours=2.0),
              SiteState(("e", "p"), 16, 8, 0), SiteState(("f", "p"), 2, 2, 2)]
     ranked = rank_sites(d, sites)
     assert ranked == [SiteChoice(("c", "p"), 0.0, "starts now"),
+                      SiteChoice(("b", "p"), 0.0, "starts now"),  # listed before a
                       SiteChoice(("a", "p"), 0.0, "starts now"),
-                      SiteChoice(("b", "p"), 0.0, "starts now"),
                       SiteChoice(("e", "p"), 1.0, "starts in about 1.0 h"),
                       SiteChoice(("d", "p"), 2.0, "starts in about 2.0 h")]
     assert ranked[0].key == ("c", "p") and ranked[3].reason == "starts in about 1.0 h"
