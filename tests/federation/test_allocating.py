@@ -27,11 +27,12 @@ from fabriek.federation.domain import (
     PartitionProfile,
 )
 from fabriek.federation.ledger import CapacityLedgerRow
-from fabriek.federation.models import Factory, Partition
+from fabriek.federation.models import Partition
 from fabriek.identity.enums import Role
 from fabriek.settings import Settings
 from tests.api import helpers as h
 from tests.compute import helpers as ch
+from tests.support.federation import add_factory
 from tests.support.postgres import free_port
 
 pytestmark = pytest.mark.integration
@@ -122,15 +123,8 @@ def test_referral_explains_each_score_and_is_private(app_client, make_person):
 def test_officer_override_needs_a_reason_and_is_audited(app_client, make_person, officer,
                                                         database):
     with database.unit_of_work() as s:  # a second connected factory, ranked below `local`
-        s.add(Factory(id="backup", number=99, name="Backup factory", kind="ai-factory",
-                      country="SE",
-                      sectors=[], languages=["sv", "en"], datasets=[], operational=True,
-                      sources=[], catalogue_version="test", site="", hosting_entity="",
-                      supercomputer="", system_status="", sector_focus=""))
-        s.flush()
-        s.add(Partition(factory_id="backup", id="gpu", gpu_model="A100-SXM4-40GB",
-                        gpu_memory_gb=40, gpus_per_node=8, nodes=8,
-                        capacity_basis=CapacityBasis.operator, executor=ExecutorKind.local))
+        add_factory(s, "backup", number=99, languages=("sv", "en"),
+                    gpu_model="A100-SXM4-40GB", gpu_memory_gb=40, gpus_per_node=8, nodes=8)
     anna = make_person("anna@lumen.example")
     reviewer = make_person("rita@review.example", Role.reviewer)
     org_id = h.org(app_client, anna)

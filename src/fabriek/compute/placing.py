@@ -51,7 +51,8 @@ def _drain_hours(running: Sequence[tuple[int, datetime | None, int]], free: int,
                             for gpus, started, limit in running):
         free += gpus
         if free >= needed:
-            return max((end - now).total_seconds() / 3600, 0.0)
+            # A job past its limit is ending; "now" would rank a full site as free.
+            return max((end - now).total_seconds() / 3600, 1 / 60)
     return None
 
 

@@ -1,12 +1,13 @@
 """The whole platform on the real Slurm dev cluster: API → broker → reconciler → slurmrestd.
 
 Covers the provisioning of an allocation's account, the job lifecycle (complete, fail, cancel)
-and an outage of slurmctld: jobs are neither lost nor submitted twice, and states converge.
+and an outage of slurmctld: jobs are neither lost nor submitted twice, and states converge;
+with a second site, new jobs go around the silent factory and the jobs already there are
+reconciled when it answers again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import subprocess
 import time
@@ -17,44 +18,64 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from fabriek.access.policy_files import FactoriesConfig, FactoryConfig, PartitionConfig
-from fabriek.access.service import AccessConfig
 from fabriek.api.app import create_app
+from fabriek.compute.executors.local import LocalExecutor
 from fabriek.compute.executors.slurm.executor import SlurmExecutor
 from fabriek.compute.executors.slurm.provision import account_state
+from fabriek.compute.models import SiteHealth
 from fabriek.compute.reconciler import Reconciler, account_of
 from fabriek.compute.registry import Executors
+from fabriek.federation.domain import CapacityBasis, ExecutorKind, PartitionProfile
 from fabriek.settings import Settings
+from tests import builders
 from tests.compute import helpers as h
 from tests.compute.executors.slurm.conftest import SCRIPT, SlurmCluster
+from tests.support.federation import add_factory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 KEY = ("slurm-dev", "gpu")
-PARTITION = PartitionConfig(id="gpu", gpu_model="H100", gpu_memory_gb=80, gpus_per_node=4,
-                            nodes=1, executor="slurm")
+LOCAL = ("local", "gpu")
+PARTITION = PartitionProfile(*KEY, "H100-SXM5-80GB", 80, 4, 1, CapacityBasis.operator,
+                             ExecutorKind.slurm)
 
 
 @pytest.fixture
-def slurm_access(access: AccessConfig) -> AccessConfig:
-    factories = FactoriesConfig(kind="factories", version="test", factories=[FactoryConfig(
-        id="slurm-dev", name="Slurm dev cluster", country="NL", partitions=[PARTITION])])
-    return AccessConfig(policy=dataclasses.replace(access.policy, factories=factories))
-
-
-@pytest.fixture
-def platform(database, slurm_access, slurm_cluster: SlurmCluster, scratch_dir: Path,  # type: ignore[no-untyped-def]
-             tmp_path: Path) -> Iterator[tuple[TestClient, Reconciler]]:
+def slurm_executor(slurm_cluster: SlurmCluster, scratch_dir: Path) -> Iterator[SlurmExecutor]:
     executor = SlurmExecutor(slurm_cluster.rest_url, slurm_cluster.user,
                              jwt_key_path=slurm_cluster.jwt_key,
                              api_version=slurm_cluster.api_version, cluster=slurm_cluster.name,
                              scratch_dir=scratch_dir, namespace=uuid.uuid4().hex[:12])
-    executors = Executors(by_partition={KEY: executor}, partitions={KEY: PARTITION})
-    reconciler = Reconciler(database, executors, slurm_access, worker_id="slurm-test")
-    app = create_app(Settings(data_dir=tmp_path), database=database, access=slurm_access,
+    yield executor
+    executor.close()
+
+
+def _platform(database, access, executors: Executors, tmp_path: Path  # type: ignore[no-untyped-def]
+              ) -> Iterator[tuple[TestClient, Reconciler]]:
+    with database.unit_of_work() as s:  # the dev cluster, registered as a connected factory
+        add_factory(s, KEY[0], number=90, executor=ExecutorKind.slurm, country="NL")
+    reconciler = Reconciler(database, executors, access, worker_id="slurm-test")
+    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
                      executors=executors, run_reconciler=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, reconciler
-    executor.close()
+
+
+@pytest.fixture
+def platform(database, access, slurm_executor, tmp_path: Path  # type: ignore[no-untyped-def]
+             ) -> Iterator[tuple[TestClient, Reconciler]]:
+    yield from _platform(database, access, Executors(by_partition={KEY: slurm_executor},
+                                                     partitions={KEY: PARTITION}), tmp_path)
+
+
+@pytest.fixture
+def two_sites(database, access, slurm_executor, tmp_path: Path  # type: ignore[no-untyped-def]
+              ) -> Iterator[tuple[TestClient, Reconciler]]:
+    local = LocalExecutor(tmp_path / "spool", gpu_slots=4, grace_seconds=0.5)
+    executors = Executors(
+        by_partition={KEY: slurm_executor, LOCAL: local},
+        partitions={KEY: PARTITION, LOCAL: PartitionProfile(
+            *LOCAL, "H100-SXM5-80GB", 80, 4, 1, CapacityBasis.operator, ExecutorKind.local)})
+    yield from _platform(database, access, executors, tmp_path)
 
 
 # Slurm is slower than the local executor: longer patience, fewer polls.
@@ -68,8 +89,17 @@ def _submit(client: TestClient, who, allocation_id: int, **over) -> dict:  # typ
 
 
 def _allocation(client: TestClient, officer, who, slurm_cluster: SlurmCluster) -> int:  # type: ignore[no-untyped-def]
-    allocation_id = h.allocation(client, officer, who, gpu_hours=50)
-    return allocation_id
+    """A strategic allocation on the dev cluster (the officer overrides the referral, which
+    prefers the embedded factory)."""
+    r = client.post("/api/v1/organisations?vouch=true", json=builders.startup_org(),
+                    headers=who.headers)
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/allocations/direct", headers=officer.headers, json={
+        **builders.proposal(r.json()["id"], "strategic", gpu_hours=50, duration_months=1),
+        "reasons": "test allocation", "factory": KEY[0], "partition": KEY[1],
+        "override_reason": "the Slurm cluster under test"})
+    assert r.status_code == 201, r.text
+    return r.json()["allocation_ids"][0]
 
 
 def test_job_lifecycle_on_slurm_with_provisioning(platform, make_person, officer, slurm_cluster):
@@ -131,7 +161,7 @@ def test_slurmctld_outage_loses_no_job_and_states_converge(platform, make_person
             assert report.submitted == []  # nothing can be handed over
             time.sleep(1)
         mid = client.get(f"/api/v1/jobs/{during['id']}", headers=anna.headers).json()
-        assert mid["state"] == "pending-submit" and "unavailable" in mid["reason"]
+        assert mid["state"] == "pending-submit" and "does not answer" in mid["reason"]
         assert client.get(f"/api/v1/jobs/{running['id']}",
                           headers=anna.headers).json()["state"] == "running"
     finally:
@@ -144,3 +174,39 @@ def test_slurmctld_outage_loses_no_job_and_states_converge(platform, make_person
     assert first["exit_code"] == 0 and second["exit_code"] == 0
     assert _slurm_jobs_with_comment(reconciler, running["id"]) == 1
     assert _slurm_jobs_with_comment(reconciler, during["id"]) == 1
+
+
+def test_new_jobs_go_around_a_silent_factory_and_its_jobs_converge_when_it_is_back(
+        two_sites, make_person, officer, slurm_cluster, database):
+    client, reconciler = two_sites
+    anna = make_person("anna@lumen.example")
+    allocation_id = _allocation(client, officer, anna, slurm_cluster)
+    sites = client.get(f"/api/v1/allocations/{allocation_id}", headers=anna.headers).json()
+    assert [(x["factory"], x["home"]) for x in sites["sites"]] == [(KEY[0], True),
+                                                                   (LOCAL[0], False)]
+    there = _submit(client, anna, allocation_id, gpus=0, time_limit_minutes=2,
+                    command=["sleep", "15"])
+    assert there["factory"] == KEY[0]  # both idle: the home site, where the capacity is held
+    until(reconciler, client, anna, there["id"], lambda j: j["state"] == "running")
+
+    _ctld("ctld-stop")
+    try:
+        reconciler.run_once()  # the probe finds the factory silent
+        around = _submit(client, anna, allocation_id, gpus=1, time_limit_minutes=2,
+                         name="around", command=["bash", "-c", "echo placed elsewhere"])
+        assert around["factory"] == LOCAL[0]
+        done = until(reconciler, client, anna, around["id"],
+                     lambda j: j["state"] == "completed")
+        assert done["exit_code"] == 0
+        assert client.get(f"/api/v1/jobs/{there['id']}",
+                          headers=anna.headers).json()["state"] == "running"  # not given up
+    finally:
+        _ctld("ctld-start")
+
+    back = until(reconciler, client, anna, there["id"], lambda j: j["state"] == "completed",
+                 timeout=120)
+    assert back["exit_code"] == 0 and back["factory"] == KEY[0]
+    assert _slurm_jobs_with_comment(reconciler, there["id"]) == 1
+    with database.unit_of_work(readonly=True) as s:
+        health = s.get(SiteHealth, KEY)
+        assert health is not None and health.reachable
