@@ -15,7 +15,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -282,11 +282,7 @@ def _line_of(problem: str) -> int:
 
 
 def _with_link(row: CatalogueRow, linked: str | None) -> CatalogueRow:
-    if linked is None:
-        return row
-    from dataclasses import replace
-
-    return replace(row, linked_factory=linked)
+    return row if linked is None else replace(row, linked_factory=linked)
 
 
 # --- merging with the policy files ------------------------------------------------------------
@@ -306,7 +302,7 @@ def gpu_spec(specs: Federation | Iterable[GpuSpec], model: str) -> GpuSpec | Non
     return exact or next((s for s in pool if s.family.lower() == wanted), None)
 
 
-def _partitions(origin: str, factory_id: str, entries: Sequence[PartitionEntry],
+def _partitions(factory_id: str, entries: Sequence[PartitionEntry],
                 specs: Sequence[GpuSpec], problems: list[str],
                 notes: dict[tuple[str, str], str]) -> tuple[PartitionProfile, ...]:
     result = []
@@ -345,7 +341,7 @@ def build_federation(rows: Sequence[CatalogueRow], policy: FederationPolicy,
         if row.kind is SiteKind.antenna and entry is not None and entry.partitions:
             problems.append(f"entry {row.id!r}: antennas have no partitions (they give access "
                             "to their linked factory's compute)")
-        partitions = (_partitions(origin, row.id, entry.partitions, specs, problems, notes)
+        partitions = (_partitions(row.id, entry.partitions, specs, problems, notes)
                       if entry is not None and row.kind is SiteKind.factory else ())
         factories.append(FactoryProfile(
             id=row.id, name=row.name, kind=row.kind, country=row.country,
@@ -362,7 +358,7 @@ def build_federation(rows: Sequence[CatalogueRow], policy: FederationPolicy,
             id=extra.id, name=extra.name, kind=extra.kind, country=extra.country,
             sectors=frozenset(extra.sectors), languages=frozenset(extra.languages),
             datasets=frozenset(extra.datasets),
-            partitions=_partitions(origin, extra.id, extra.partitions, specs, problems, notes),
+            partitions=_partitions(extra.id, extra.partitions, specs, problems, notes),
             operational=extra.operational))
     if problems:
         raise CatalogueError(origin, problems)
