@@ -263,6 +263,14 @@ def test_catalogue_version_tracks_policy_and_csv(tmp_path, catalogue):  # type: 
         encoding="utf-8")
     changed = load_catalogue(tmp_path)
     assert changed.version != catalogue.version and changed.row("lumi").site.endswith("Ranta)")
+    # An edit of a policy file that forgets to bump its version still gives a new version.
+    edited = _policy("federation.yaml").replace("nodes: 2224", "nodes: 2000")
+    only_policy = tmp_path / "only-policy"
+    only_policy.mkdir()
+    reloaded = load_catalogue(_override(only_policy, "federation.yaml", edited))
+    assert reloaded.versions["federation"] == catalogue.versions["federation"]
+    assert reloaded.version != catalogue.version
+    assert reloaded.federation.partition("it4lia", "ai").nodes == 2000
 
 
 @pytest.mark.skipif(not SHARED_CSV.is_file(), reason="shared/data is not beside the repository")

@@ -98,7 +98,8 @@ class Catalogue:
 
     @property
     def version(self) -> str:
-        """What the factories table records: federation.yaml's version + the CSV's digest."""
+        """What the factories table records: federation.yaml's version + a digest of the CSV
+        and the policy files."""
         return self.versions["catalogue"]
 
     def row(self, factory_id: str) -> CatalogueRow | None:
@@ -391,7 +392,11 @@ def load_catalogue(policy_dir: Path | None = None) -> Catalogue:
     specs = gpu_specs_of(specs_policy)
     federation, notes = build_federation(rows, federation_policy, specs, sectors,
                                          origin=_policy_origin("federation", policy_dir))
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    # Any change to the CSV or to what the policy files say gives a new version, so the seed
+    # refreshes even when an edit forgot to bump `version`.
+    digest = hashlib.sha256("\n".join([
+        text, federation_policy.model_dump_json(), specs_policy.model_dump_json(),
+        sectors_policy.model_dump_json()]).encode("utf-8")).hexdigest()[:8]
     versions = {"catalogue": f"{federation_policy.version}+{digest}",
                 "federation": federation_policy.version, "gpu-specs": specs_policy.version,
                 "sectors": sectors_policy.version}
