@@ -273,16 +273,29 @@ class Applicant:
 
 def bootstrap_applicants(n: int) -> list[Applicant]:
     """Migrate, then create n applicants with tokens, in-process (settings from FABRIEK_*)."""
+    from sqlalchemy import update
+
     from fabriek.db.migrate import upgrade
     from fabriek.db.session import Database
+    from fabriek.federation.catalogue import load_catalogue
+    from fabriek.federation.models import Partition
+    from fabriek.federation.service import sync_catalogue
     from fabriek.identity import service
     from fabriek.identity.enums import Role
     from fabriek.identity.principal import SYSTEM
     from fabriek.settings import Settings
 
-    db = Database(Settings())
+    settings = Settings()
+    db = Database(settings)
     try:
         upgrade(db.engine)
+        with db.unit_of_work() as session:
+            sync_catalogue(session, load_catalogue(settings.policy_dir))
+            # The embedded factory is one 4-GPU node, which holds two Playground allocations;
+            # size it like a real machine (4,096 GPUs) so every proposal can be accepted and
+            # the run measures the access path, not capacity refusals.
+            session.execute(update(Partition).where(
+                Partition.factory_id == "local", Partition.id == "gpu").values(nodes=1024))
         people = []
         with db.unit_of_work() as session:
             for i in range(n):

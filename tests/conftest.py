@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
@@ -23,6 +23,10 @@ from fabriek.audit.chain import GENESIS
 from fabriek.db.migrate import upgrade
 from fabriek.db.registry import metadata
 from fabriek.db.session import Database
+from fabriek.federation.domain import CapacityBasis
+from fabriek.federation.models import Partition
+from fabriek.federation.referrals import FederationConfig
+from fabriek.federation.service import sync_catalogue
 from fabriek.identity import service as identity
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import SYSTEM
@@ -30,6 +34,7 @@ from fabriek.settings import Settings
 from tests.support.postgres import PostgresServer, find_pg_bin
 
 BACKENDS = ["sqlite", "postgresql"]
+LOCAL_TEST_NODES = 64
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +104,14 @@ def database(backend: str, _databases: dict[str, Database],
              postgres_server: PostgresServer | None) -> Iterator[Database]:
     db = _database(backend, _databases, tmp_path_factory.mktemp(backend), postgres_server)
     _wipe(db)
+    with db.unit_of_work() as session:  # as `fabriek db upgrade` and `serve` do
+        sync_catalogue(session, FederationConfig.default().catalogue)
+        # The embedded factory is one 4-GPU node; the access tests ask for Fast Lane and
+        # Large Scale sizes no such machine holds, so its operator "adds nodes" (256 GPUs).
+        # Capacity tests set their own figures.
+        session.execute(update(Partition).where(
+            Partition.factory_id == "local", Partition.id == "gpu").values(
+            nodes=LOCAL_TEST_NODES, capacity_basis=CapacityBasis.operator))
     yield db
 
 

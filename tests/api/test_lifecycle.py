@@ -38,7 +38,7 @@ def test_playground_is_accepted_automatically_with_an_allocation(app_client, mak
     body = r.json()
     assert body["state"] == "accepted"
     assert body["reference"].startswith("FAB-") and "PG" in body["reference"]
-    assert all(c["passed"] for c in body["checks"]) and len(body["checks"]) == 10
+    assert all(c["passed"] for c in body["checks"]) and len(body["checks"]) == 11
     assert body["gpu_hours_granted"] == 2000
     [allocation_id] = body["allocation_ids"]
     a = app_client.get(f"/api/v1/allocations/{allocation_id}", headers=applicant.headers).json()

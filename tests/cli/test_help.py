@@ -36,8 +36,8 @@ def test_cli_has_the_commands_of_every_capability():
     groups = {path[0] for path in COMMANDS}
 
     assert groups == {"admin", "allocation", "audit", "cutoff", "db", "demo", "eligibility",
-                      "factory", "gpu-specs", "job", "org", "policy", "proposal", "review",
-                      "serve", "usage", "user", "whoami", "worker"}
+                      "factory", "gpu-specs", "job", "org", "policy", "proposal", "refer",
+                      "review", "serve", "usage", "user", "whoami", "worker"}
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)

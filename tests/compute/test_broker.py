@@ -45,7 +45,7 @@ def test_submit_job_larger_than_the_partition_is_refused(app_client, make_person
     anna = make_person("anna@lumen.example")
     allocation_id = h.allocation(app_client, officer, anna, gpu_hours=1000)
     r = app_client.post("/api/v1/jobs", json=h.job(allocation_id, gpus=8), headers=anna.headers)
-    assert r.status_code == 422 and "has 4 GPUs" in r.json()["detail"]
+    assert r.status_code == 422 and "of 4 GPUs cannot hold 8 GPUs" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("field", [

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from fabriek.audit.models import AuditEvent
 from fabriek.db.session import Database
@@ -22,6 +22,14 @@ from fabriek.identity.principal import SYSTEM, Principal
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _unseeded(database: Database) -> None:
+    """These tests seed the catalogue themselves: start from an empty federation."""
+    with database.unit_of_work() as s:
+        s.execute(delete(Partition))
+        s.execute(delete(Factory))
 
 
 @pytest.fixture(scope="module")

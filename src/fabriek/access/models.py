@@ -47,6 +47,7 @@ class Proposal(CreatedAtMixin, Base):
     duration_months: Mapped[int] = mapped_column(Integer)
     start_on: Mapped[date] = mapped_column(Date)
     datasets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 639-1, for referral
     intended_system: Mapped[str] = mapped_column(Text)
     inference_share: Mapped[float] = mapped_column(Float, default=0.0)
     civilian_use: Mapped[bool] = mapped_column(Boolean)
@@ -124,6 +125,27 @@ class Allocation(CreatedAtMixin, Base):
     end_on: Mapped[date] = mapped_column(Date)
     priority_class: Mapped[str] = mapped_column(String(40))
     state: Mapped[AllocationState] = mapped_column(str_enum(AllocationState))
-    # When the executor site was set up for it (Slurm account, limit) and closed again.
+    # Why it went where it did: the referral's first choice, or an officer's override reason.
+    placement_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AllocationSite(Base):
+    """A partition an allocation is valid at (ACCESS-style credits usable at several factories).
+
+    The home site holds the grant's GPU-hours in its capacity ledger; further sites hold what an
+    officer split onto them, or nothing (jobs may borrow idle capacity there).
+    """
+
+    __tablename__ = "allocation_sites"
+    __table_args__ = (UniqueConstraint("allocation_id", "factory", "partition"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(
+        ForeignKey("allocations.id", ondelete="CASCADE"), index=True)
+    factory: Mapped[str] = mapped_column(String(60))
+    partition: Mapped[str] = mapped_column(String(60))
+    gpu_hours_committed: Mapped[float] = mapped_column(Float, default=0.0)
+    home: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the site's scheduler was set up for it (Slurm account, limit) and closed again.
     provisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -23,6 +23,7 @@ Reason = text(min_length=3, max_length=10_000, multiline=True)
 GpuModel = text(max_length=40)
 Signer = text(min_length=2, max_length=200)
 Comment = text(max_length=20_000, multiline=True)
+Language = text(pattern=r"^[a-z]{2}$", max_length=2)
 
 
 class _In(BaseModel):
@@ -44,6 +45,10 @@ class ProposalFields(_In):
     duration_months: int = Field(ge=1, le=60)
     start_on: date
     datasets: list[Short] = Field(default_factory=list, max_length=100)
+    languages: list[Language] = Field(
+        default_factory=list, max_length=24,
+        description="ISO 639-1 codes of the languages the applicant wants support in; the "
+                    "referral prefers factories that offer them.")
     intended_system: Text = Field(description="The AI system or model the compute is for.")
     inference_share: float = Field(default=0.0, ge=0, le=1,
                                    description="Share of the GPU-hours used for inference.")
@@ -77,6 +82,7 @@ class ProposalUpdate(_In):
     duration_months: int | None = Field(default=None, ge=1, le=60)
     start_on: date | None = None
     datasets: list[Short] | None = Field(default=None, max_length=100)
+    languages: list[Language] | None = Field(default=None, max_length=24)
     intended_system: Text | None = None
     inference_share: float | None = Field(default=None, ge=0, le=1)
     civilian_use: bool | None = None
@@ -125,6 +131,7 @@ class ProposalRead(_Out):
     duration_months: int
     start_on: date
     datasets: list[str]
+    languages: list[str]
     intended_system: str
     inference_share: float
     civilian_use: bool
@@ -159,8 +166,11 @@ class DecisionIn(_In):
     outcome: DecisionOutcome
     reasons: Reason
     gpu_hours_granted: int | None = Field(default=None, ge=1)
-    factory: Slug | None = None
+    factory: Slug | None = Field(default=None, description="Place it here instead of the "
+                                 "referral's first choice (needs override_reason).")
     partition: Slug | None = None
+    override_reason: Reason | None = Field(default=None, description="Why the referral's "
+                                           "first choice is overridden; audited.")
 
     @model_validator(mode="after")
     def _granted(self) -> DecisionIn:
@@ -190,6 +200,14 @@ class DirectAllocationCreate(ProposalFields):
     reasons: Reason
     factory: Slug | None = None
     partition: Slug | None = None
+    override_reason: Reason | None = None
+
+
+class AllocationSiteRead(_Out):
+    factory: str
+    partition: str
+    gpu_hours_committed: float
+    home: bool
 
 
 class AllocationRead(_Out):
@@ -207,6 +225,8 @@ class AllocationRead(_Out):
     priority_class: str
     state: AllocationState
     created_at: datetime
+    placement_reason: str = ""
+    sites: list[AllocationSiteRead] = Field(default_factory=list)
 
 
 class CutoffRelease(_In):

@@ -7,8 +7,8 @@ the edge (API request, CLI command, task) owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func, insert, select
@@ -26,10 +26,11 @@ from fabriek.access.enums import (
     ReviewKind,
     ReviewState,
 )
-from fabriek.access.models import Allocation, CheckRun, Proposal, Review
-from fabriek.access.policy_files import AccessMode, AccessPolicy, PartitionConfig, TimeUnit
+from fabriek.access.models import Allocation, AllocationSite, CheckRun, Proposal, Review
+from fabriek.access.policy_files import AccessMode, AccessPolicy, TimeUnit
 from fabriek.access.schemas import (
     AllocationRead,
+    AllocationSiteRead,
     CheckRead,
     DecisionIn,
     DirectAllocationCreate,
@@ -41,6 +42,8 @@ from fabriek.access.schemas import (
 )
 from fabriek.audit.service import record
 from fabriek.errors import Conflict, Forbidden, NotFound, PolicyRefusal, ValidationFailed
+from fabriek.federation import referrals
+from fabriek.federation.referrals import FederationConfig, Referral
 from fabriek.identity.enums import Role
 from fabriek.identity.models import Membership, Organisation, User, UserRole
 from fabriek.identity.principal import SYSTEM, Principal
@@ -71,12 +74,19 @@ def _forget_known(session: Session) -> None:
     session.info.pop(_KNOWN, None)
 
 
+def _default_checks() -> tuple[AdmissionCheck, ...]:
+    from fabriek.federation.checks import check_capacity
+
+    return (*DEFAULT_CHECKS, check_capacity)
+
+
 @dataclass(frozen=True)
 class AccessConfig:
     """Policy and the admission checks in force; built once at start-up."""
 
     policy: AccessPolicy
-    checks: Sequence[AdmissionCheck] = DEFAULT_CHECKS
+    checks: Sequence[AdmissionCheck] = field(default_factory=_default_checks)
+    federation: FederationConfig = field(default_factory=FederationConfig.default)
 
     def mode(self, mode_id: str) -> AccessMode:
         mode = self.policy.modes.mode(mode_id)
@@ -287,12 +297,43 @@ def _context(session: Session, proposal: Proposal, mode: AccessMode, config: Acc
                                                  now.date()),
         organisation_vouched=org.vouched_at is not None,
         today=now.date(),
+        extra={"referral": _referral(session, proposal, config, org.country, now)},
     )
 
 
+def _window(proposal: Proposal, now: datetime) -> tuple[date, date]:
+    start = max(proposal.start_on, now.date())
+    return start, pol.allocation_end(start, proposal.duration_months)
+
+
+def _referral(session: Session, proposal: Proposal, config: AccessConfig, country: str,
+              now: datetime, gpu_hours: int | None = None) -> Referral:
+    """The factories ranked for the proposal against the capacity ledger (DESIGN §2.2)."""
+    start, end = _window(proposal, now)
+    request = referrals.referral_request(
+        config.federation, gpu_hours=gpu_hours or proposal.gpu_hours, start_on=start,
+        end_on=end, country=country, sector=proposal.sector, gpu_model=proposal.gpu_model,
+        gpu_memory_gb=proposal.gpu_memory_gb, datasets=proposal.datasets or (),
+        languages=proposal.languages or ())
+    return referrals.rank(session, config.federation, request)
+
+
+def proposal_referral(session: Session, principal: Principal, proposal_id: int, *,
+                      config: AccessConfig, now: datetime | None = None) -> Referral:
+    """The factories ranked for a proposal, with every term explained (DESIGN §2.2).
+
+    Visible to whoever may see the proposal. Raises: NotFound.
+    """
+    proposal = get_proposal(session, principal, proposal_id)
+    org = session.get(Organisation, proposal.organisation_id)
+    assert org is not None
+    granted = proposal.gpu_hours_granted if proposal.state in S.accepted_states() else None
+    return _referral(session, proposal, config, org.country, now or utcnow(), granted)
+
+
 def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-                now: datetime) -> list[CheckRun]:
-    ctx = _context(session, proposal, mode, config, now)
+                now: datetime, ctx: CheckContext | None = None) -> list[CheckRun]:
+    ctx = ctx or _context(session, proposal, mode, config, now)
     attempt = (session.execute(select(func.max(CheckRun.attempt)).where(
         CheckRun.proposal_id == proposal.id)).scalar() or 0) + 1
     rows = [{"proposal_id": proposal.id, "attempt": attempt, "check": r.check,
@@ -333,7 +374,8 @@ def submit_proposal(session: Session, principal: Principal, proposal_id: int,
 
 def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
            now: datetime) -> tuple[list[CheckRun], Allocation | None]:
-    runs = _run_checks(session, proposal, mode, config, now)
+    ctx = _context(session, proposal, mode, config, now)
+    runs = _run_checks(session, proposal, mode, config, now, ctx)
     failed = [r for r in runs if not r.passed]
     if failed:
         reasons = "; ".join(f"{r.check}: {r.message} [{r.rule}]" for r in failed)
@@ -342,8 +384,14 @@ def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: Acces
     allocation = None
     if mode.procedure.kind is ProcedureKind.automatic:
         proposal.decision_due_at = now
-        allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
-                             "all admission checks passed; decided automatically", now)
+        try:
+            allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+                                 "all admission checks passed; decided automatically", now,
+                                 referral=ctx.extra["referral"])
+        except PolicyRefusal as exc:  # a concurrent acceptance took the room the check saw
+            _reject(session, SYSTEM, proposal,
+                    f"capacity (re-checked under lock at acceptance): {exc.detail}", now)
+            return runs, None
     elif mode.cutoffs is not None:
         proposal.cutoff_at = pol.next_cutoff(mode.cutoffs, now)
         proposal.decision_due_at = _decision_due(mode, now, proposal.cutoff_at)
@@ -475,52 +523,50 @@ def submit_review(session: Session, principal: Principal, review_id: int, data: 
 # --- decisions and allocations -----------------------------------------------------------------
 
 
-def _place(config: AccessConfig, proposal: Proposal, factory: str | None, partition: str | None
-           ) -> tuple[str, PartitionConfig]:
-    factories = config.policy.factories.factories
-    if factory is not None:
-        chosen = next((f for f in factories if f.id == factory), None)
-        if chosen is None:
-            raise ValidationFailed(f"unknown factory {factory!r}")
-        candidates = [(chosen.id, p) for p in chosen.partitions]
-    else:
-        candidates = [(f.id, p) for f in factories for p in f.partitions]
-    if partition is not None:
-        candidates = [(f, p) for f, p in candidates if p.id == partition]
-        if not candidates:
-            raise ValidationFailed(f"unknown partition {partition!r}")
-    fitting = [(f, p) for f, p in candidates
-               if (not proposal.gpu_model or p.gpu_model.lower() == proposal.gpu_model.lower())
-               and (not proposal.gpu_memory_gb or p.gpu_memory_gb >= proposal.gpu_memory_gb)]
-    return (fitting or candidates)[0]
-
-
 def _accept(session: Session, actor: Principal, proposal: Proposal, mode: AccessMode,
-            config: AccessConfig, gpu_hours: int, reasons: str, now: datetime,
-            factory: str | None = None, partition: str | None = None) -> Allocation:
+            config: AccessConfig, gpu_hours: int, reasons: str, now: datetime, *,
+            factory: str | None = None, partition: str | None = None,
+            override_reason: str | None = None, referral: Referral | None = None
+            ) -> Allocation:
+    """Accept and allocate: the referral's first choice (or the officer's, with a reason) as
+    home site, its capacity taken under lock; further eligible sites valid without capacity."""
     reduced = gpu_hours < proposal.gpu_hours
-    factory_id, part = _place(config, proposal, factory, partition)
+    if referral is None or referral.request.gpu_hours != gpu_hours:
+        org = session.get(Organisation, proposal.organisation_id)
+        assert org is not None
+        referral = _referral(session, proposal, config, org.country, now, gpu_hours)
+    plan = referrals.plan_and_take(session, config.federation, referral, gpu_hours,
+                                   factory=factory, partition=partition,
+                                   override_reason=override_reason)
     _transition(session, actor, proposal, S.accepted_reduced if reduced else S.accepted,
                 reason=reasons, data={"gpu_hours_granted": gpu_hours})
     proposal.decision = DecisionOutcome.accept_reduced if reduced else DecisionOutcome.accept
     proposal.decision_reasons, proposal.decided_at = reasons, now
     proposal.gpu_hours_granted = gpu_hours
-    start = max(proposal.start_on, now.date())
+    start, end = referral.request.start_on, referral.request.end_on
     allocation = Allocation(
-        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=factory_id,
-        partition=part.id, gpu_hours=gpu_hours, storage_tb=proposal.storage_tb, start_on=start,
-        end_on=pol.allocation_end(start, proposal.duration_months),
-        priority_class=mode.priority_class,
+        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=plan.home[0],
+        partition=plan.home[1], gpu_hours=gpu_hours, storage_tb=proposal.storage_tb,
+        start_on=start, end_on=end, priority_class=mode.priority_class,
         state=AllocationState.active if start <= now.date() else AllocationState.scheduled,
-        created_at=now)
+        placement_reason=plan.reason, created_at=now)
     session.add(allocation)
     session.flush()
+    referrals.record_sites(session, allocation, plan)
     record(session, actor, "allocation.created", subject_type="allocation",
            subject_id=allocation.id, organisation_id=proposal.organisation_id,
            to_state=allocation.state.value,
-           data={"proposal_id": proposal.id, "gpu_hours": gpu_hours, "factory": factory_id,
-                 "partition": part.id, "start_on": start.isoformat(),
-                 "end_on": allocation.end_on.isoformat(), "priority_class": mode.priority_class})
+           data={"proposal_id": proposal.id, "gpu_hours": gpu_hours, "factory": plan.home[0],
+                 "partition": plan.home[1], "also_valid_at": [f"{f}/{p}" for f, p in plan.extra],
+                 "start_on": start.isoformat(), "end_on": end.isoformat(),
+                 "priority_class": mode.priority_class, "placement": plan.reason})
+    if plan.overridden:
+        top = referral.eligible[0] if referral.eligible else None
+        record(session, actor, "allocation.referral-overridden", subject_type="allocation",
+               subject_id=allocation.id, organisation_id=proposal.organisation_id,
+               reason=override_reason or "",
+               data={"referral_first_choice": f"{top.factory_id}/{top.partition_id}"
+                     if top else None, "chosen": f"{plan.home[0]}/{plan.home[1]}"})
     return allocation
 
 
@@ -567,7 +613,7 @@ def decide_proposal(session: Session, principal: Principal, proposal_id: int, da
     if data.outcome is DecisionOutcome.accept_reduced and granted == proposal.gpu_hours:
         raise ValidationFailed("accepting with less must grant fewer GPU-hours than requested")
     _accept(session, principal, proposal, mode, config, granted, data.reasons, now,
-            data.factory, data.partition)
+            factory=data.factory, partition=data.partition, override_reason=data.override_reason)
     return proposal
 
 
@@ -630,7 +676,7 @@ def create_direct_allocation(session: Session, principal: Principal,
     _forbid(not principal.is_member(org.id),
             "an access officer may not allocate to their own organisation")
     assert principal.user_id is not None
-    fields = data.model_dump(exclude={"reasons", "factory", "partition"})
+    fields = data.model_dump(exclude={"reasons", "factory", "partition", "override_reason"})
     proposal = Proposal(**fields, created_by_id=principal.user_id, state=S.draft, created_at=now)
     session.add(proposal)
     session.flush()
@@ -646,10 +692,11 @@ def create_direct_allocation(session: Session, principal: Principal,
     _transition(session, principal, proposal, S.submitted, reason=data.reasons)
     proposal.submitted_at, proposal.reference = now, _reference(proposal, mode, now)
     proposal.policy_versions = config.policy.versions()
-    _run_checks(session, proposal, mode, config, now)
+    _run_checks(session, proposal, mode, config, now, ctx)
     proposal.decision_due_at = now
     _accept(session, principal, proposal, mode, config, proposal.gpu_hours, data.reasons, now,
-            data.factory, data.partition)
+            factory=data.factory, partition=data.partition,
+            override_reason=data.override_reason, referral=ctx.extra["referral"])
     return proposal
 
 
@@ -671,11 +718,24 @@ def list_allocations(session: Session, principal: Principal, *,
     return list(session.execute(q).scalars())
 
 
-def allocation_view(allocation: Allocation) -> AllocationRead:
+def allocation_view(allocation: Allocation, sites: Sequence[AllocationSite] = ()
+                    ) -> AllocationRead:
     return AllocationRead.model_validate(
         {**{k: getattr(allocation, k) for k in AllocationRead.model_fields
-            if k != "gpu_hours_left"},
-         "gpu_hours_left": max(allocation.gpu_hours - allocation.gpu_hours_used, 0.0)})
+            if k not in ("gpu_hours_left", "sites")},
+         "gpu_hours_left": max(allocation.gpu_hours - allocation.gpu_hours_used, 0.0),
+         "sites": [AllocationSiteRead.model_validate(s) for s in sites]})
+
+
+def allocation_views(session: Session, allocations: Sequence[Allocation]) -> list[AllocationRead]:
+    """Views with their sites, read in one query."""
+    by_allocation: dict[int, list[AllocationSite]] = {a.id: [] for a in allocations}
+    if by_allocation:
+        for site in session.execute(select(AllocationSite).where(
+                AllocationSite.allocation_id.in_(by_allocation)).order_by(
+                AllocationSite.home.desc(), AllocationSite.id)).scalars():
+            by_allocation[site.allocation_id].append(site)
+    return [allocation_view(a, by_allocation[a.id]) for a in allocations]
 
 
 def allocation_for_charging(session: Session, principal: Principal, allocation_id: int

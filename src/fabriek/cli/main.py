@@ -21,6 +21,7 @@ from fabriek.cli import (
     proposal,
     review,
 )
+from fabriek.cli import refer as refer_module
 from fabriek.cli import serve as serve_module
 from fabriek.cli import user as user_module
 from fabriek.cli.context import CliContext
@@ -84,6 +85,7 @@ app.command("eligibility")(policy.eligibility)
 app.command("whoami")(user_module.whoami)
 app.command("serve")(serve_module.serve)
 app.command("demo")(demo.demo)
+app.command("refer")(refer_module.refer)
 
 
 def main() -> None:

@@ -214,18 +214,25 @@ def decide(
     reasons: Annotated[str, typer.Option("--reasons", help="Why; shown to the applicant.")],
     gpu_hours_granted: Annotated[int | None, typer.Option(
         "--gpu-hours-granted", min=1, help="For accept-reduced: the GPU-hours granted.")] = None,
-    factory: Annotated[str | None, typer.Option("--factory")] = None,
+    factory: Annotated[str | None, typer.Option(
+        "--factory", help="Allocate here instead of the referral's first choice.")] = None,
     partition: Annotated[str | None, typer.Option("--partition")] = None,
+    override_reason: Annotated[str | None, typer.Option(
+        "--override-reason", help="Why the referral's first choice is overridden; audited.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Access officers: accept, accept with less, or reject a proposal in review.
+
+    The allocation goes to the referral's first choice (`fabriek refer ID` shows the ranking)
+    unless --factory names another, with --override-reason.
 
     Example: fabriek proposal decide 7 --outcome accept-reduced --gpu-hours-granted 30000 \\
         --reasons "scaling plan covers 30k GPU-hours"
     """
     _print(client(ctx).proposals.decide(
         proposal_id, outcome.value, reasons, gpu_hours_granted=gpu_hours_granted,
-        factory=factory, partition=partition), json)
+        factory=factory, partition=partition, override_reason=override_reason), json)
 
 
 @app.command("appeal-decision")

@@ -34,6 +34,7 @@ from fabriek.audit.schemas import AuditEventRead
 from fabriek.client.errors import FabriekApiError
 from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
 from fabriek.compute.schemas import AllocationUsage, JobRead, JobSpec
+from fabriek.federation.referral_schemas import ReferralRead
 from fabriek.federation.schemas import (
     CapacityUpdate,
     FactoryPage,
@@ -306,6 +307,10 @@ class Proposals(_Resource):
     def get(self, proposal_id: int) -> ProposalRead:
         return self._c._get(f"/proposals/{proposal_id}", ProposalRead)
 
+    def referral(self, proposal_id: int) -> ReferralRead:
+        """The factories ranked for the proposal, every score explained term by term."""
+        return self._c._get(f"/proposals/{proposal_id}/referral", ReferralRead)
+
     def update(self, proposal_id: int, data: ProposalUpdate | Mapping[str, Any]) -> ProposalRead:
         """Change a draft; omitted fields stay."""
         return ProposalRead.model_validate(self._c.request(
@@ -328,11 +333,14 @@ class Proposals(_Resource):
 
     def decide(self, proposal_id: int, outcome: str, reasons: str, *,
                gpu_hours_granted: int | None = None, factory: str | None = None,
-               partition: str | None = None, idempotency_key: str | None = None
-               ) -> ProposalRead:
-        """An access officer accepts, accepts with less, or rejects a proposal in review."""
+               partition: str | None = None, override_reason: str | None = None,
+               idempotency_key: str | None = None) -> ProposalRead:
+        """An access officer accepts, accepts with less, or rejects a proposal in review.
+
+        `factory`/`partition` override the referral's first choice; that needs
+        `override_reason`, which is audited."""
         body = _params(outcome=outcome, reasons=reasons, gpu_hours_granted=gpu_hours_granted,
-                       factory=factory, partition=partition)
+                       factory=factory, partition=partition, override_reason=override_reason)
         return self._c._post(f"/proposals/{proposal_id}/decision", ProposalRead, body,
                              idempotency_key=idempotency_key)
 

@@ -60,3 +60,20 @@ class UsageWarning(CreatedAtMixin, Base):
     threshold_percent: Mapped[int] = mapped_column(Integer)
     gpu_hours_used: Mapped[float] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
+
+
+class SiteHealth(Base):
+    """Whether a partition's scheduler answered the last time the broker asked.
+
+    Written by the reconciler; read when placing jobs, so a factory that stops answering is
+    routed around by every process, and tried again once it answers.
+    """
+
+    __tablename__ = "site_health"
+
+    factory: Mapped[str] = mapped_column(String(60), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(60), primary_key=True)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    since: Mapped[datetime] = mapped_column(UTCDateTime())  # of the current state
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -25,10 +25,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fabriek.access.enums import AllocationState
-from fabriek.access.models import Allocation
+from fabriek.access.models import Allocation, AllocationSite
 from fabriek.access.service import AccessConfig, roll_allocation_states
 from fabriek.access.tasks import release_due_cutoffs
 from fabriek.audit.service import record
+from fabriek.compute import placing
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import ExternalState, JobState
 from fabriek.compute.executors.base import (
@@ -39,12 +40,13 @@ from fabriek.compute.executors.base import (
     JobSnapshot,
     Provisioner,
 )
-from fabriek.compute.models import Job, UsageWarning
+from fabriek.compute.models import Job, SiteHealth, UsageWarning
 from fabriek.compute.registry import Executors
 from fabriek.compute.script import build_script
 from fabriek.compute.spec import JobSpec
 from fabriek.db.session import Database
 from fabriek.errors import Unavailable
+from fabriek.federation.placement import Demand
 from fabriek.identity.principal import SYSTEM
 from fabriek.kit.clock import utcnow
 
@@ -153,11 +155,69 @@ class Reconciler:
     def run_once(self, now: datetime | None = None) -> PassReport:
         report = PassReport()
         report.released_for_review = release_due_cutoffs(self.db, self.config, now)
+        self.probe_sites(report, now)
         self.sync_allocations(report, now)
         self.submit_pending(report, now)
         for key, executor in self.executors.all():
             self.sync_partition(key, executor, report, now)
         return report
+
+    # -- sites: who answers ------------------------------------------------------------------
+
+    def probe_sites(self, report: PassReport, now: datetime | None = None) -> None:
+        """Ask every connected partition's scheduler whether it answers, and record it."""
+        for key, executor in self.executors.all():
+            try:
+                ok, error = executor.ping(), ""
+            except Exception as exc:  # a probe must never stop the pass
+                ok, error = False, str(exc)
+            self._health(key, ok, error or ("" if ok else "no answer to ping"), now)
+            if not ok:
+                report.unavailable.append(f"{key[0]}/{key[1]}")
+
+    def _health(self, key: tuple[str, str], ok: bool, error: str,
+                now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.db.unit_of_work() as s:
+            row = s.get(SiteHealth, key, with_for_update=True)
+            if row is None:
+                s.add(SiteHealth(factory=key[0], partition=key[1], reachable=ok, checked_at=now,
+                                 since=now, last_error=error))
+                changed = not ok
+            else:
+                changed = row.reachable != ok
+                if changed:
+                    row.reachable, row.since = ok, now
+                row.checked_at, row.last_error = now, error
+        if changed:
+            log.warning("%s/%s %s", *key, "answers again" if ok else f"does not answer: {error}")
+
+    def _reroute(self, job_id: int, dead: tuple[str, str], now: datetime) -> bool:
+        """Move a job not yet handed over away from a site that does not answer, to the best
+        other site of its allocation (MultiKueue-style: the next site asked). True if moved."""
+        with self.db.unit_of_work() as s:
+            job = s.get(Job, job_id, with_for_update=True)
+            if job is None or job.state is not JobState.pending_submit or job.external_id:
+                return False
+            allocation = s.get(Allocation, job.allocation_id)
+            assert allocation is not None
+            demand = Demand(gpus=job.gpus, nodes=JobSpec.model_validate(job.spec).nodes,
+                            priority_rank=job.priority_rank)
+            choices, _ = placing.place(s, self.executors,
+                                       placing.allocation_sites(s, allocation), demand, now,
+                                       exclude={dead}, ignore_job=job.id)
+            choices = [c for c in choices if c.key != dead and "does not answer" not in c.reason]
+            if not choices:
+                return False
+            target = choices[0].key
+            job.factory, job.partition = target
+            job.executor = self.executors.partitions[target].executor
+            job.lease_owner, job.lease_until = None, None
+            job.reason = f"moved from {dead[0]}/{dead[1]}, which does not answer"
+            _audit(s, job, "job.rerouted", job.state, job.reason,
+                   {"from": f"{dead[0]}/{dead[1]}", "to": f"{target[0]}/{target[1]}",
+                    "placement": choices[0].reason})
+            return True
 
     # -- (0) allocations: start, end, and the site's set-up ---------------------------------
 
@@ -169,34 +229,39 @@ class Reconciler:
             if not isinstance(executor, Provisioner):
                 continue
             with self.db.unit_of_work(readonly=True) as s:
-                here = (Allocation.factory == factory, Allocation.partition == partition)
-                to_open = s.execute(select(Allocation).where(
+                here = (AllocationSite.factory == factory, AllocationSite.partition == partition)
+                pairs = select(AllocationSite, Allocation).join(
+                    Allocation, Allocation.id == AllocationSite.allocation_id)
+                to_open = s.execute(pairs.where(
                     *here, Allocation.state == AllocationState.active,
-                    Allocation.provisioned_at.is_(None))).scalars().all()
-                to_close = s.execute(select(Allocation).where(
+                    AllocationSite.provisioned_at.is_(None))).all()
+                to_close = s.execute(pairs.where(
                     *here, Allocation.state.in_((AllocationState.ended, AllocationState.revoked)),
-                    Allocation.provisioned_at.is_not(None), Allocation.closed_at.is_(None))
-                ).scalars().all()
+                    AllocationSite.provisioned_at.is_not(None),
+                    AllocationSite.closed_at.is_(None))).all()
             try:
-                for a in to_open:
+                for site, a in to_open:
                     qos = self.config.policy.modes.priority(a.priority_class).slurm_qos
                     executor.provision(account_of(a.id), a.gpu_hours * 60, [qos])
-                    self._mark(a.id, "provisioned_at", "allocation.provisioned", now)
-                for a in to_close:
+                    self._mark(site.id, "provisioned_at", "allocation.provisioned", now)
+                for site, a in to_close:
                     executor.deprovision(account_of(a.id))
-                    self._mark(a.id, "closed_at", "allocation.closed-at-site", now)
+                    self._mark(site.id, "closed_at", "allocation.closed-at-site", now)
             except ExecutorError as exc:
                 log.warning("%s/%s: provisioning failed: %s", factory, partition, exc)
                 report.unavailable.append(f"{factory}/{partition}")
 
-    def _mark(self, allocation_id: int, column: str, action: str, now: datetime) -> None:
+    def _mark(self, site_id: int, column: str, action: str, now: datetime) -> None:
         with self.db.unit_of_work() as s:
-            allocation = s.get(Allocation, allocation_id)
+            site = s.get(AllocationSite, site_id)
+            assert site is not None
+            allocation = s.get(Allocation, site.allocation_id)
             assert allocation is not None
-            setattr(allocation, column, now)
-            record(s, SYSTEM, action, subject_type="allocation", subject_id=allocation_id,
+            setattr(site, column, now)
+            record(s, SYSTEM, action, subject_type="allocation", subject_id=allocation.id,
                    organisation_id=allocation.organisation_id,
-                   data={"account": account_of(allocation_id)})
+                   data={"account": account_of(allocation.id),
+                         "site": f"{site.factory}/{site.partition}"})
 
     # -- (1) submission ---------------------------------------------------------------------
 
@@ -214,6 +279,7 @@ class Reconciler:
 
     def submit_pending(self, report: PassReport, now: datetime | None = None) -> None:
         now = now or utcnow()
+        reroute: list[tuple[int, tuple[str, str]]] = []
         for job_id in self._claim(now):
             with self.db.unit_of_work() as s:
                 job = s.get(Job, job_id)
@@ -223,18 +289,30 @@ class Reconciler:
                     job.ended_at, job.reason, job.lease_owner = now, "cancelled before start", None
                     _audit(s, job, "job.cancelled", previous, job.reason)
                     continue
+                key = (job.factory, job.partition)
                 try:
-                    executor = self.executors.get(job.factory, job.partition)
+                    executor = self.executors.get(*key)
                 except Unavailable as exc:
                     job.lease_owner, job.lease_until, job.reason = None, None, exc.detail
                     continue
-                if isinstance(executor, Provisioner) and s.get(
-                        Allocation, job.allocation_id).provisioned_at is None:  # type: ignore[union-attr]
+                if key in placing.unreachable(s, [key]):
+                    job.lease_owner, job.lease_until = None, None
+                    job.reason = "waiting: the site's scheduler does not answer"
+                    reroute.append((job_id, key))
+                    continue
+                site = s.execute(select(AllocationSite).where(
+                    AllocationSite.allocation_id == job.allocation_id,
+                    AllocationSite.factory == key[0], AllocationSite.partition == key[1])
+                ).scalar_one_or_none()
+                if isinstance(executor, Provisioner) and (site is None
+                                                          or site.provisioned_at is None):
                     job.lease_owner, job.lease_until = None, None
                     job.reason = "waiting for the site to set up the allocation's account"
                     continue
                 request = executor_job(job, self.config)
             self._hand_over(job_id, executor, request, report, now)
+        for job_id, dead in reroute:
+            self._reroute(job_id, dead, now)
 
     def _hand_over(self, job_id: int, executor: Executor, request: ExecutorJob,
                    report: PassReport, now: datetime) -> None:
@@ -253,6 +331,10 @@ class Reconciler:
             return
         except ExecutorError as exc:  # no verdict on the job: the scheduler side failed
             self._unavailable(job_id, executor, exc, report)
+            key = self._site_of(job_id)
+            if key is not None:
+                self._health(key, False, str(exc), now)
+                self._reroute(job_id, key, now)
             return
         with self.db.unit_of_work() as s:
             job = s.get(Job, job_id)
@@ -263,6 +345,11 @@ class Reconciler:
             _audit(s, job, "job.queued", previous, data={"external_id": external_id,
                                                          "adopted": adopted})
         (report.adopted if adopted else report.submitted).append(job_id)
+
+    def _site_of(self, job_id: int) -> tuple[str, str] | None:
+        with self.db.unit_of_work(readonly=True) as s:
+            job = s.get(Job, job_id)
+            return (job.factory, job.partition) if job is not None else None
 
     def _unavailable(self, job_id: int, executor: Executor, exc: Exception,
                      report: PassReport) -> None:

@@ -15,6 +15,7 @@ from fabriek.access import service as access
 from fabriek.access.models import Allocation
 from fabriek.access.service import AccessConfig
 from fabriek.audit.service import record
+from fabriek.compute import placing
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import JobState
 from fabriek.compute.models import Job, UsageWarning
@@ -22,6 +23,7 @@ from fabriek.compute.registry import Executors
 from fabriek.compute.schemas import AllocationUsage, JobRead, UsageWarningRead
 from fabriek.compute.spec import JobSpec
 from fabriek.errors import InvalidTransition, NotFound, PolicyRefusal
+from fabriek.federation.placement import Demand
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
@@ -53,10 +55,16 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
     """
     now = now or utcnow()
     allocation = access.allocation_for_charging(session, principal, spec.allocation_id)
-    capacity = executors.capacity_gpus(allocation.factory, allocation.partition)
-    if spec.gpus > capacity:
-        raise PolicyRefusal(f"{allocation.factory}/{allocation.partition} has {capacity} GPUs; "
-                            f"the job asks for {spec.gpus}", rule="partition size")
+    rank = access.priority_rank(config, allocation.priority_class)
+    demand = Demand(gpus=spec.gpus, nodes=spec.nodes, priority_rank=rank)
+    choices, refused = placing.place(session, executors, placing.allocation_sites(
+        session, allocation), demand, now)
+    if not choices:
+        why = "; ".join(f"{f}/{p}: {reason}" for (f, p), reason in refused.items())
+        raise PolicyRefusal(f"no site of the allocation can run this job ({why})",
+                            rule="partition size" if "GPUs" in why else "placement",
+                            sites={f"{f}/{p}": r for (f, p), r in refused.items()})
+    factory, partition = choices[0].key
     budget = budget_of(session, allocation)
     verdict = pol.admit_job(
         worst_case_gpu_hours=spec.worst_case_gpu_hours, budget=budget,
@@ -70,10 +78,9 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
     job = Job(organisation_id=allocation.organisation_id, owner_id=principal.user_id,
               allocation_id=allocation.id, name=spec.name, spec=spec.model_dump(mode="json"),
               gpus=spec.gpus, time_limit_minutes=spec.time_limit_minutes, model=spec.model,
-              factory=allocation.factory, partition=allocation.partition,
-              executor=executors.partitions[(allocation.factory, allocation.partition)].executor,
-              priority_class=allocation.priority_class,
-              priority_rank=access.priority_rank(config, allocation.priority_class),
+              factory=factory, partition=partition,
+              executor=executors.partitions[(factory, partition)].executor,
+              priority_class=allocation.priority_class, priority_rank=rank,
               state=JobState.pending_submit, created_at=now)
     session.add(job)
     session.flush()
@@ -81,7 +88,9 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
            organisation_id=job.organisation_id, to_state=job.state.value,
            data={"allocation_id": allocation.id, "gpus": spec.gpus,
                  "time_limit_minutes": spec.time_limit_minutes,
-                 "worst_case_gpu_hours": spec.worst_case_gpu_hours})
+                 "worst_case_gpu_hours": spec.worst_case_gpu_hours,
+                 "placed_at": f"{factory}/{partition}", "placement": choices[0].reason,
+                 "not_placed_at": {f"{f}/{p}": r for (f, p), r in refused.items()}})
     return job
 
 

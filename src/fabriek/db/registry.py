@@ -6,6 +6,7 @@ from fabriek.audit import service as audit_service  # noqa: F401  (registers the
 from fabriek.compute import models as compute_models  # noqa: F401
 from fabriek.db import idempotency, installation  # noqa: F401
 from fabriek.db.base import Base
+from fabriek.federation import ledger as federation_ledger  # noqa: F401
 from fabriek.federation import models as federation_models  # noqa: F401
 from fabriek.identity import models as identity_models  # noqa: F401
 

@@ -25,12 +25,13 @@ def list_(session: ReadSession, principal: Reader, limit: Limit = 50, after: Aft
           organisation_id: int | None = None) -> Page[AllocationRead]:
     rows = service.list_allocations(session, principal, organisation_id=organisation_id,
                                     after=after, limit=limit)
-    return page([service.allocation_view(a) for a in rows], [a.id for a in rows], limit)
+    return page(service.allocation_views(session, rows), [a.id for a in rows], limit)
 
 
 @router.get("/{allocation_id}", response_model=AllocationRead)
 def show(allocation_id: int, session: ReadSession, principal: Reader) -> AllocationRead:
-    return service.allocation_view(service.get_allocation(session, principal, allocation_id))
+    return service.allocation_views(
+        session, [service.get_allocation(session, principal, allocation_id)])[0]
 
 
 @router.post("/direct", response_model=ProposalRead, status_code=201)

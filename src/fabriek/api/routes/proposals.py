@@ -30,6 +30,7 @@ from fabriek.api.deps import (
     idempotent,
 )
 from fabriek.api.pagination import After, Limit, Page, page
+from fabriek.federation.referral_schemas import ReferralRead, referral_read
 from fabriek.identity.principal import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["proposals"])
@@ -46,6 +47,17 @@ def create(body: ProposalCreate, request: Request, session: WriteSession, princi
     return idempotent(request, session, principal, key, body, lambda: _view(
         session, principal, service.create_proposal(session, principal, body, config=access)),
         201)
+
+
+@router.get("/proposals/{proposal_id}/referral", response_model=ReferralRead)
+def referral(proposal_id: int, session: ReadSession, principal: Reader, access: Access
+             ) -> ReferralRead:
+    """The AI Factories ranked for this proposal, each score explained term by term.
+
+    Automatic modes allocate on the first; an access officer may choose another with a reason.
+    """
+    found = service.proposal_referral(session, principal, proposal_id, config=access)
+    return referral_read(proposal_id, found, access.federation.referral.version)
 
 
 @router.get("/proposals", response_model=Page[ProposalRead])

@@ -1,0 +1,230 @@
+"""Referral and placement of allocations, with the capacity ledger kept honest.
+
+The access service calls `rank` when it checks and decides a proposal and `place_allocation`
+when it creates an allocation: the referral ranks the factories (pure, explained), the first
+one — or the access officer's choice, with a reason that is audited — becomes the home site, and
+its capacity is taken under lock, re-checked against the ledger, so concurrent acceptances can
+never promise more GPU-hours than exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabriek.access.models import Allocation, AllocationSite
+from fabriek.errors import PolicyRefusal, ValidationFailed
+from fabriek.federation import capacity, ledger
+from fabriek.federation.catalogue import Catalogue, SectorIndex, load_catalogue
+from fabriek.federation.domain import ExecutorKind, Federation
+from fabriek.federation.referral import Ranking, ReferralRequest, hardware_problem, refer
+from fabriek.federation.referral_policy import ReferralPolicy
+from fabriek.federation.service import load_federation
+
+SiteKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """The catalogue's static parts and the referral policy, loaded once at start-up."""
+
+    catalogue: Catalogue
+    referral: ReferralPolicy
+
+    @classmethod
+    def load(cls, policy_dir: Path | None = None) -> FederationConfig:
+        return cls(load_catalogue(policy_dir), ReferralPolicy.load(policy_dir))
+
+    @classmethod
+    def default(cls) -> FederationConfig:
+        """The packaged catalogue and referral policy, loaded once per process."""
+        global _DEFAULT
+        if _DEFAULT is None:
+            _DEFAULT = cls.load()
+        return _DEFAULT
+
+    def sector_id(self, sector: str | None) -> str | None:
+        if not sector:
+            return None
+        index = SectorIndex(self.catalogue.sectors)
+        return sector if sector in index.ids else index.sector_id(sector)
+
+    def versions(self) -> dict[str, str]:
+        return {**self.catalogue.versions, "referral": self.referral.version}
+
+
+_DEFAULT: FederationConfig | None = None
+
+
+@dataclass(frozen=True)
+class Referral:
+    request: ReferralRequest
+    federation: Federation
+    rankings: list[Ranking]
+
+    @property
+    def eligible(self) -> list[Ranking]:
+        return [r for r in self.rankings if r.eligible]
+
+
+def referral_request(config: FederationConfig, *, gpu_hours: float, start_on: date,
+                     end_on: date, country: str, sector: str | None, gpu_model: str | None,
+                     gpu_memory_gb: int | None, datasets: Sequence[str],
+                     languages: Sequence[str]) -> ReferralRequest:
+    return ReferralRequest(
+        gpu_hours=gpu_hours, start_on=start_on, end_on=end_on, country=country,
+        sector=config.sector_id(sector), gpu_model=gpu_model, gpu_memory_gb=gpu_memory_gb,
+        datasets=frozenset(datasets), languages=frozenset(languages))
+
+
+def rank(session: Session, config: FederationConfig, request: ReferralRequest, *,
+         connected_only: bool = True) -> Referral:
+    """Rank every factory for the request against the ledger as it stands (no lock)."""
+    federation = load_federation(session, config.catalogue.federation.gpu_specs)
+    keys = [p.key for p in federation.partitions()]
+    committed = ledger.committed(session, keys, request.start_on, request.end_on)
+    rankings = refer(request, federation, committed, config.referral,
+                     connected_only=connected_only)
+    return Referral(request, federation, rankings)
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    home: SiteKey
+    extra: tuple[SiteKey, ...]  # valid there too, holding no capacity (borrowing)
+    reason: str  # why the home site: the referral's choice or the override
+    overridden: bool
+    fit: capacity.Fit
+
+
+def _candidates(referral: Referral, factory: str | None, partition: str | None
+                ) -> list[Ranking]:
+    if factory is None:
+        if partition is not None:
+            raise ValidationFailed("name the factory of the partition too")
+        return referral.eligible
+    known = {r.factory_id: r for r in referral.rankings}
+    if factory not in known:
+        ids = ", ".join(sorted(known))
+        raise ValidationFailed(f"unknown factory {factory!r}; the factories are: {ids}")
+    chosen = known[factory]
+    partitions = {p.id for p in referral.federation.by_id[factory].partitions}
+    if partition is not None and partition not in partitions:
+        raise ValidationFailed(f"{factory} has no partition {partition!r}; it has: "
+                               f"{', '.join(sorted(partitions)) or 'none'}")
+    if partition is not None and partition != chosen.partition_id:
+        part = referral.federation.partition(factory, partition)
+        assert part is not None
+        problem = hardware_problem(referral.request, part) or (
+            "it is not connected to this installation's schedulers"
+            if part.executor is ExecutorKind.none else None)
+        if problem:
+            raise PolicyRefusal(f"{factory}/{partition} cannot take this allocation: {problem}",
+                                rule="hardware of the chosen partition")
+        # capacity is checked under lock by the caller
+        return [Ranking(chosen.factory_id, chosen.factory_name, partition, True, chosen.score,
+                        chosen.terms)]
+    if not chosen.eligible:
+        why = "; ".join(chosen.excluded) or "it cannot take the request"
+        raise PolicyRefusal(f"{factory} cannot take this allocation: {why}",
+                            rule="capacity and hardware of the chosen factory")
+    return [chosen]
+
+
+def plan_and_take(session: Session, config: FederationConfig, referral: Referral,
+                  gpu_hours: float, *, factory: str | None = None, partition: str | None = None,
+                  override_reason: str | None = None) -> SitePlan:
+    """Choose the home site and take its capacity in the ledger, under lock.
+
+    The referral was ranked without a lock; each candidate is re-checked against locked ledger
+    rows, in rank order, and the first that still fits is taken. Raises PolicyRefusal when none
+    does (nothing is taken), ValidationFailed for an unknown factory/partition or an override
+    without a reason.
+    """
+    candidates = _candidates(referral, factory, partition)  # unknown names fail first
+    top = referral.eligible[0] if referral.eligible else None
+    overridden = factory is not None and (
+        top is None or top.factory_id != factory
+        or (partition is not None and partition != top.partition_id))
+    if overridden and not (override_reason and override_reason.strip()):
+        best = f"{top.factory_id}/{top.partition_id}" if top else "none"
+        raise ValidationFailed(
+            f"the referral's first choice is {best}; choosing another factory needs a reason "
+            "(override_reason)")
+    request = referral.request
+    problems = []
+    for choice in candidates:
+        key = (choice.factory_id, choice.partition_id or "")
+        part = referral.federation.partition(*key)
+        assert part is not None
+        locked = ledger.lock(session, key, request.start_on, request.end_on)
+        fit = capacity.fit(part, locked, referral.federation.maintenance, gpu_hours,
+                           request.start_on, request.end_on,
+                           operational=referral.federation.by_id[key[0]].operational)
+        if not fit.fits:
+            problems.append(fit.message)
+            continue
+        ledger.add(session, key, gpu_hours, request.start_on, request.end_on)
+        extra = tuple((r.factory_id, r.partition_id or "") for r in referral.eligible
+                      if r.factory_id != key[0])[:config.referral.extra_sites]
+        reason = (f"access officer's choice over the referral's {top.factory_id if top else '-'}"
+                  f": {override_reason}" if overridden else
+                  f"the referral's first choice (score {choice.score:g}); {fit.message}")
+        return SitePlan(key, extra, reason, overridden, fit)
+    problems = problems or main_reasons(referral) or [
+        "no factory is connected to this installation"]
+    raise PolicyRefusal("no factory can take this allocation: " + "; ".join(problems),
+                        rule="capacity: no mode can allocate more GPU-hours than exist",
+                        gpu_hours=gpu_hours, start_on=request.start_on.isoformat(),
+                        end_on=request.end_on.isoformat())
+
+
+def main_reasons(referral: Referral, limit: int = 3) -> list[str]:
+    """Why the factories that could matter were excluded: those this installation reaches and
+    that are in operation first (the others' reasons say little about the request)."""
+    def weight(r: Ranking) -> int:
+        reason = r.excluded[0]
+        return 2 if "not in operation" in reason else 1 if "not connected" in reason else 0
+    excluded = sorted((r for r in referral.rankings if r.excluded), key=weight)
+    return [f"{r.factory_id}: {r.excluded[0]}" for r in excluded[:limit]]
+
+
+def record_sites(session: Session, allocation: Allocation, plan: SitePlan) -> list[AllocationSite]:
+    sites = [AllocationSite(allocation_id=allocation.id, factory=plan.home[0],
+                            partition=plan.home[1], gpu_hours_committed=allocation.gpu_hours,
+                            home=True)]
+    sites += [AllocationSite(allocation_id=allocation.id, factory=f, partition=p,
+                             gpu_hours_committed=0.0, home=False) for f, p in plan.extra]
+    session.add_all(sites)
+    return sites
+
+
+def release(session: Session, allocation: Allocation, *, from_on: date) -> float:
+    """Give back what the allocation still holds from `from_on` (revocation, early end).
+
+    Returns the GPU-hours released from the ledger.
+    """
+    released = 0.0
+    if from_on > allocation.end_on:
+        return released
+    start = max(from_on, allocation.start_on)
+    days_total = (allocation.end_on - allocation.start_on).days + 1
+    days_left = (allocation.end_on - start).days + 1
+    for site in session.execute(select(AllocationSite).where(
+            AllocationSite.allocation_id == allocation.id,
+            AllocationSite.gpu_hours_committed > 0)).scalars():
+        share = site.gpu_hours_committed * days_left / days_total
+        key = (site.factory, site.partition)
+        ledger.lock(session, key, start, allocation.end_on)
+        ledger.add(session, key, -share, start, allocation.end_on)
+        released += share
+    return released
+
+
+def connected(federation: Federation) -> list[SiteKey]:
+    return [p.key for p in federation.partitions() if p.executor is not ExecutorKind.none]
