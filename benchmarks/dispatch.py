@@ -82,6 +82,13 @@ def prepare(data_dir: Path, executor: str) -> dict[str, str]:
             "    name: Slurm dev cluster\n    country: NL\n    partitions:\n"
             "      - {id: gpu, gpu_model: H100, gpu_memory_gb: 80, gpus_per_node: 4, nodes: 1,"
             " executor: slurm}\n")
+        # Executors come from the federation: the same partition, connected to Slurm.
+        (policy / "federation.yaml").write_text(
+            "kind: federation\nversion: bench\nextra_factories:\n  - id: slurm-dev\n"
+            "    name: Slurm dev cluster\n    kind: ai-factory\n    country: NL\n"
+            "    partitions:\n      - {id: gpu, gpu_model: H100-SXM5-80GB, gpus_per_node: 4,"
+            " nodes: 1, capacity_basis: published, capacity_note: dev cluster,"
+            " executor: slurm}\n")
         env.update(FABRIEK_POLICY_DIR=str(policy), FABRIEK_SLURM_REST_URL=s["SLURM_REST_URL"],
                    FABRIEK_SLURM_USER=s.get("SLURM_REST_USER", "root"))
         if s.get("SLURM_JWT_KEY"):

@@ -177,7 +177,7 @@ def _policy(name: str) -> str:
      "factory 'lumi' partition 'ai': unknown gpu model 'X900'"),
     ("  - id: hammerhai\n", "  - id: hammerhai-typo\n",
      "entry 'hammerhai-typo': no catalogue row has this id"),
-    ("  - {id: antenna-be, languages: [nl, fr, de, en], operational: true}",
+    ("  - {id: antenna-be, languages: [nl, fr, de, en], datasets: [], operational: true}",
      "  - {id: antenna-be, operational: true, partitions: [{id: x, gpu_model: B200, "
      "gpus_per_node: 4, nodes: 1, capacity_basis: estimate, capacity_note: n}]}",
      "entry 'antenna-be': antennas have no partitions"),
@@ -257,14 +257,20 @@ def test_gpu_spec_lookup_and_peak_flops(catalogue):  # type: ignore[no-untyped-d
 def test_catalogue_version_tracks_policy_and_csv(tmp_path, catalogue):  # type: ignore[no-untyped-def]
     assert catalogue.version.startswith(catalogue.versions["federation"] + "+")
     shutil.copy(str(PACKAGED_CSV), tmp_path / "ai-factories.csv")
-    with open(tmp_path / "ai-factories.csv", "a", encoding="utf-8") as f:
-        f.write("")
-    assert load_catalogue(tmp_path).version == catalogue.version
+    assert load_catalogue(tmp_path).version == catalogue.version  # same bytes, same version
     (tmp_path / "ai-factories.csv").write_text(
         PACKAGED_CSV.read_text(encoding="utf-8").replace("Kajaani", "Kajaani (Renforsin Ranta)"),
         encoding="utf-8")
     changed = load_catalogue(tmp_path)
     assert changed.version != catalogue.version and changed.row("lumi").site.endswith("Ranta)")
+    # An edit of a policy file that forgets to bump its version still gives a new version.
+    edited = _policy("federation.yaml").replace("nodes: 2224", "nodes: 2000")
+    only_policy = tmp_path / "only-policy"
+    only_policy.mkdir()
+    reloaded = load_catalogue(_override(only_policy, "federation.yaml", edited))
+    assert reloaded.versions["federation"] == catalogue.versions["federation"]
+    assert reloaded.version != catalogue.version
+    assert reloaded.federation.partition("it4lia", "ai").nodes == 2000
 
 
 @pytest.mark.skipif(not SHARED_CSV.is_file(), reason="shared/data is not beside the repository")

@@ -37,7 +37,8 @@ def test_factory_list_table_and_json(seeded_cli, officer):  # type: ignore[no-un
                        token=officer.token)
     assert table.exit_code == 0, table.output
     assert "1healthai" in table.stdout and "bsc" in table.stdout and "jaif" not in table.stdout
-    listed = seeded_cli.json("factory", "list", "--limit", "10", token=officer.token)
+    assert len(seeded_cli.json("factory", "list", "--limit", "10", token=officer.token)) == 10
+    listed = seeded_cli.json("factory", "list", "--limit", "10", "--all", token=officer.token)
     assert len(listed) == 33  # every page is fetched
     antennas = seeded_cli.json("factory", "list", "--kind", "antenna", token=officer.token)
     assert [a["linked_factory"] for a in antennas if a["id"] == "antenna-be"] == ["lumi"]

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from fabriek.cli import output as out
 from fabriek.cli.context import client
-from fabriek.cli.options import IdempotencyKeyOpt, JsonOpt, LimitOpt
+from fabriek.cli.options import AllOpt, IdempotencyKeyOpt, JsonOpt, LimitOpt
 from fabriek.federation.schemas import (
     FactoryRead,
     FactorySummary,
@@ -106,6 +106,7 @@ def list_(
     sector: Annotated[str | None, typer.Option(
         "--sector", help="A sector id or synonym, e.g. health or healthcare.")] = None,
     limit: LimitOpt = 50,
+    all: AllOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """AI Factories and Antennas, with their GPUs and where the figures come from.
@@ -113,7 +114,7 @@ def list_(
     Example: fabriek factory list --sector health --country ES
     """
     items = client(ctx).factories.list(kind=kind, country=country, sector=sector, limit=limit,
-                                       all=True)
+                                       all=all)
     out.emit(items, json, _factories)
 
 

@@ -15,7 +15,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -98,7 +98,8 @@ class Catalogue:
 
     @property
     def version(self) -> str:
-        """What the factories table records: federation.yaml's version + the CSV's digest."""
+        """What the factories table records: federation.yaml's version + a digest of the CSV
+        and the policy files."""
         return self.versions["catalogue"]
 
     def row(self, factory_id: str) -> CatalogueRow | None:
@@ -282,11 +283,7 @@ def _line_of(problem: str) -> int:
 
 
 def _with_link(row: CatalogueRow, linked: str | None) -> CatalogueRow:
-    if linked is None:
-        return row
-    from dataclasses import replace
-
-    return replace(row, linked_factory=linked)
+    return row if linked is None else replace(row, linked_factory=linked)
 
 
 # --- merging with the policy files ------------------------------------------------------------
@@ -306,7 +303,7 @@ def gpu_spec(specs: Federation | Iterable[GpuSpec], model: str) -> GpuSpec | Non
     return exact or next((s for s in pool if s.family.lower() == wanted), None)
 
 
-def _partitions(origin: str, factory_id: str, entries: Sequence[PartitionEntry],
+def _partitions(factory_id: str, entries: Sequence[PartitionEntry],
                 specs: Sequence[GpuSpec], problems: list[str],
                 notes: dict[tuple[str, str], str]) -> tuple[PartitionProfile, ...]:
     result = []
@@ -345,7 +342,7 @@ def build_federation(rows: Sequence[CatalogueRow], policy: FederationPolicy,
         if row.kind is SiteKind.antenna and entry is not None and entry.partitions:
             problems.append(f"entry {row.id!r}: antennas have no partitions (they give access "
                             "to their linked factory's compute)")
-        partitions = (_partitions(origin, row.id, entry.partitions, specs, problems, notes)
+        partitions = (_partitions(row.id, entry.partitions, specs, problems, notes)
                       if entry is not None and row.kind is SiteKind.factory else ())
         factories.append(FactoryProfile(
             id=row.id, name=row.name, kind=row.kind, country=row.country,
@@ -362,7 +359,7 @@ def build_federation(rows: Sequence[CatalogueRow], policy: FederationPolicy,
             id=extra.id, name=extra.name, kind=extra.kind, country=extra.country,
             sectors=frozenset(extra.sectors), languages=frozenset(extra.languages),
             datasets=frozenset(extra.datasets),
-            partitions=_partitions(origin, extra.id, extra.partitions, specs, problems, notes),
+            partitions=_partitions(extra.id, extra.partitions, specs, problems, notes),
             operational=extra.operational))
     if problems:
         raise CatalogueError(origin, problems)
@@ -395,7 +392,11 @@ def load_catalogue(policy_dir: Path | None = None) -> Catalogue:
     specs = gpu_specs_of(specs_policy)
     federation, notes = build_federation(rows, federation_policy, specs, sectors,
                                          origin=_policy_origin("federation", policy_dir))
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    # Any change to the CSV or to what the policy files say gives a new version, so the seed
+    # refreshes even when an edit forgot to bump `version`.
+    digest = hashlib.sha256("\n".join([
+        text, federation_policy.model_dump_json(), specs_policy.model_dump_json(),
+        sectors_policy.model_dump_json()]).encode("utf-8")).hexdigest()[:8]
     versions = {"catalogue": f"{federation_policy.version}+{digest}",
                 "federation": federation_policy.version, "gpu-specs": specs_policy.version,
                 "sectors": sectors_policy.version}

@@ -77,7 +77,7 @@ def _version_date(version: str) -> str:
 
 
 def _is_newer_or_same_date(current: str, stored: str) -> bool:
-    # Versions are "<federation.yaml version>+<CSV digest>"; an older release (say, during a
+    # Versions are "<federation.yaml version>+<digest>"; an older release (say, during a
     # rolling upgrade) must not undo what a newer one wrote.
     return _version_date(current) >= _version_date(stored)
 
