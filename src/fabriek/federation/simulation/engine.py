@@ -283,21 +283,24 @@ class _Engine:
         shapes = queue.shapes
         if queue.free <= 0 or not shapes:
             return
-        key, demands = self.key, self.demands
+        key, demands, free, sites = self.key, self.demands, self.free, queue.sites
         heads = [(key[w[0]], sid) for sid, w in shapes.items()]
         heapify(heads)
+        most = max(free[p] for p in sites)  # no job needing more can start anywhere now
         # EASY: the first job that cannot start is `blocked`; its reservation is computed only
         # when a later job could start somewhere (otherwise it would never be consulted).
         blocked, blocked_job = None, -1
         reservation: list[int] | None = None  # [partition, shadow time, extra GPUs]
-        while heads and queue.free > 0:
+        while heads and most > 0:
             sid = heappop(heads)[1]
+            demand = demands[sid]
             waiting = shapes[sid]
             j = waiting[0]
-            demand = demands[sid]
+            if demand.gpus > most:
+                if blocked is None:
+                    blocked, blocked_job = demand, j
+                continue
             if blocked is not None and reservation is None:
-                if not self._any_free(queue, demand.gpus):
-                    continue  # cannot start anywhere now, reservation or not
                 if queue.held_for == blocked_job and queue.held is not None:
                     reservation = queue.held
                 else:
@@ -313,6 +316,7 @@ class _Engine:
                     blocked, blocked_job = demand, j
                 continue
             self._begin(j, p, now, queue)
+            most = max(free[p] for p in sites)
             if blocked is None:
                 queue.held_for = -1  # started ahead of any reservation: it no longer holds
             elif reservation is not None and p == reservation[0] and \
@@ -323,10 +327,6 @@ class _Engine:
                 heappush(heads, (key[waiting[0]], sid))
             else:
                 del shapes[sid]
-
-    def _any_free(self, queue: _Queue, need: int) -> bool:
-        free = self.free
-        return any(free[p] >= need for p in queue.sites)
 
     def _choose(self, queue: _Queue, j: int, demand: Demand, now: int,
                 reservation: list[int] | None) -> int:
