@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fabriek.access.policy_files import AccessPolicy
+from fabriek.errors import ValidationFailed
 from fabriek.federation.placement import Demand, SiteState, fits
 from fabriek.federation.simulation import federation_for, place_sequence, simulate
 from fabriek.federation.simulation.engine import Refusal, RunResult, Strategy, run
@@ -84,6 +85,15 @@ def test_budget_admission_refuses_what_the_allocation_cannot_cover():
     result = run(jobs, users, [A])
     assert result.refused == {1: Refusal.budget}
     assert result.start_s == [0, -1, 2]
+
+
+def test_unsorted_jobs_and_unknown_users_are_refused():
+    with pytest.raises(ValidationFailed, match="sorted"):
+        run(list(reversed(SCENARIO)), USERS, [A, B])
+    with pytest.raises(ValidationFailed, match="no SimUser"):
+        run([TraceJob("x", "nobody", 0, 1, 1, 1)], USERS, [A])
+    with pytest.raises(ValidationFailed, match="unique"):
+        run(SCENARIO, USERS, [A, A])
 
 
 def test_a_horizon_stops_the_replay():

@@ -38,8 +38,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from heapq import heapify, heappop, heappush
+from itertools import pairwise
 
 from fabriek.compute.policy import Budget, admit_job
+from fabriek.errors import ValidationFailed
 from fabriek.federation.placement import Demand, SiteState, fits, queue_key, rank_sites
 from fabriek.federation.simulation.model import SimPartition, SimUser, time_limit
 from fabriek.federation.simulation.trace import TraceJob
@@ -102,7 +104,7 @@ class _Engine:
                  partitions: Sequence[SimPartition], strategy: Strategy, limit_factor: float,
                  horizon_s: int | None, progress: Callable[[int], None] | None) -> None:
         if limit_factor < 1:
-            raise ValueError("the time-limit factor must be at least 1 (limit ≥ duration)")
+            raise ValidationFailed("the time-limit factor must be at least 1 (limit ≥ duration)")
         self.strategy = strategy
         self.parts = list(partitions)
         self.horizon = horizon_s
@@ -110,6 +112,8 @@ class _Engine:
         n = len(jobs)
         # Jobs as parallel arrays: the hot loop indexes lists, never builds per-job objects.
         self.submit = [j.submit_s for j in jobs]
+        if any(a > b for a, b in pairwise(self.submit)):
+            raise ValidationFailed("the jobs must be sorted by submission time")
         self.dur = [j.duration_s for j in jobs]
         self.limit = [max(j.duration_s, time_limit(j.duration_s, limit_factor)) for j in jobs]
         self.gpus = [j.gpus for j in jobs]
@@ -117,7 +121,7 @@ class _Engine:
         try:
             self.user = [user_ids[j.user] for j in jobs]
         except KeyError as exc:
-            raise ValueError(f"trace user {exc.args[0]} has no SimUser") from None
+            raise ValidationFailed(f"trace user {exc.args[0]} has no SimUser") from None
         ulist = list(users.values())
         self.grant = [u.grant_gpu_hours for u in ulist]
         self.used = [0.0] * len(ulist)
@@ -152,7 +156,7 @@ class _Engine:
         self.state_memo: list[dict[int, SiteState]] = [{} for _ in self.parts]
         self.index = {p.key: i for i, p in enumerate(self.parts)}
         if len(self.index) != len(self.parts):
-            raise ValueError("partition keys (factory id, partition id) must be unique")
+            raise ValidationFailed("partition keys (factory id, partition id) must be unique")
 
         # Queues: the federation's one, or one per factory (users pinned to a home factory).
         if baseline:
@@ -163,7 +167,7 @@ class _Engine:
             try:
                 qof_user = [by_factory[u.home_factory] for u in ulist]
             except KeyError as exc:
-                raise ValueError(f"home factory {exc.args[0]} has no partition") from None
+                raise ValidationFailed(f"home factory {exc.args[0]} has no partition") from None
         else:
             self.queues = [self._queue(list(range(len(self.parts))))]
             qof_user = [0] * len(ulist)
@@ -283,21 +287,24 @@ class _Engine:
         shapes = queue.shapes
         if queue.free <= 0 or not shapes:
             return
-        key, demands = self.key, self.demands
+        key, demands, free, sites = self.key, self.demands, self.free, queue.sites
         heads = [(key[w[0]], sid) for sid, w in shapes.items()]
         heapify(heads)
+        most = max(free[p] for p in sites)  # no job needing more can start anywhere now
         # EASY: the first job that cannot start is `blocked`; its reservation is computed only
         # when a later job could start somewhere (otherwise it would never be consulted).
         blocked, blocked_job = None, -1
         reservation: list[int] | None = None  # [partition, shadow time, extra GPUs]
-        while heads and queue.free > 0:
+        while heads and most > 0:
             sid = heappop(heads)[1]
+            demand = demands[sid]
             waiting = shapes[sid]
             j = waiting[0]
-            demand = demands[sid]
+            if demand.gpus > most:
+                if blocked is None:
+                    blocked, blocked_job = demand, j
+                continue
             if blocked is not None and reservation is None:
-                if not self._any_free(queue, demand.gpus):
-                    continue  # cannot start anywhere now, reservation or not
                 if queue.held_for == blocked_job and queue.held is not None:
                     reservation = queue.held
                 else:
@@ -313,6 +320,7 @@ class _Engine:
                     blocked, blocked_job = demand, j
                 continue
             self._begin(j, p, now, queue)
+            most = max(free[p] for p in sites)
             if blocked is None:
                 queue.held_for = -1  # started ahead of any reservation: it no longer holds
             elif reservation is not None and p == reservation[0] and \
@@ -323,10 +331,6 @@ class _Engine:
                 heappush(heads, (key[waiting[0]], sid))
             else:
                 del shapes[sid]
-
-    def _any_free(self, queue: _Queue, need: int) -> bool:
-        free = self.free
-        return any(free[p] >= need for p in queue.sites)
 
     def _choose(self, queue: _Queue, j: int, demand: Demand, now: int,
                 reservation: list[int] | None) -> int:
