@@ -77,12 +77,8 @@ def prepare(data_dir: Path, executor: str) -> dict[str, str]:
         s = slurm_env()
         policy = data_dir / "policy"
         policy.mkdir()
-        (policy / "factories.yaml").write_text(
-            "kind: factories\nversion: bench\nfactories:\n  - id: slurm-dev\n"
-            "    name: Slurm dev cluster\n    country: NL\n    partitions:\n"
-            "      - {id: gpu, gpu_model: H100, gpu_memory_gb: 80, gpus_per_node: 4, nodes: 1,"
-            " executor: slurm}\n")
-        # Executors come from the federation: the same partition, connected to Slurm.
+        # The federation's only connected factory: the dev cluster (the referral places
+        # every allocation there, and executors are built from it).
         (policy / "federation.yaml").write_text(
             "kind: federation\nversion: bench\nextra_factories:\n  - id: slurm-dev\n"
             "    name: Slurm dev cluster\n    kind: ai-factory\n    country: NL\n"

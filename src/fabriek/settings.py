@@ -21,9 +21,6 @@ class Settings(BaseSettings):
     policy_dir: Path | None = Field(
         default=None, description="Directory with policy files overriding the packaged ones."
     )
-    factories_file: Path | None = Field(
-        default=None, description="Factory/partition configuration (until the federation lands)."
-    )
     # At least the API's 40 worker threads, so no request waits for a connection while it
     # holds another resource (FastAPI runs dependencies and the route in separate threads).
     db_pool_size: int = Field(default=40, ge=1)

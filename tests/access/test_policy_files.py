@@ -23,8 +23,7 @@ def _override(tmp_path: Path, name: str, edit) -> Path:  # type: ignore[no-untyp
 
 def test_packaged_policy_loads_with_versions():
     policy = AccessPolicy.load()
-    assert set(policy.versions()) == {"eligibility", "classification", "access-modes",
-                                      "factories"}
+    assert set(policy.versions()) == {"eligibility", "classification", "access-modes"}
     assert [m.id for m in policy.modes.modes] == [
         "playground", "fast-lane", "large-scale", "ai-for-science", "strategic", "emergency"]
 
@@ -53,7 +52,6 @@ def test_default_modes_model_todays_calls():
     ("eligibility", lambda d: d["groups"][0]["countries"].append(
         dict(d["groups"][0]["countries"][0])), "listed twice"),
     ("classification", lambda d: d["micro"].update(staff_below=500), "ceilings"),
-    ("factories", lambda d: d.update(kind="factory"), "kind"),
 ])
 def test_policy_file_with_bad_edit_fails_at_load(tmp_path, name, edit, message):
     directory = _override(tmp_path, name, edit)

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from fabriek.access.policy_files import PartitionConfig
 from fabriek.api.app import create_app
 from fabriek.compute.executors.local import LocalExecutor
 from fabriek.compute.models import Job, UsageWarning
 from fabriek.compute.reconciler import Reconciler, executor_job
 from fabriek.compute.registry import Executors
+from fabriek.federation.domain import CapacityBasis, ExecutorKind, PartitionProfile
 from fabriek.settings import Settings
 from tests.compute import helpers as h
 
@@ -30,8 +30,8 @@ def local(tmp_path: Path) -> LocalExecutor:
 
 @pytest.fixture
 def executors(local: LocalExecutor) -> Executors:
-    return Executors(by_partition={KEY: local}, partitions={KEY: PartitionConfig(
-        id="gpu", gpu_model="H100", gpu_memory_gb=80, gpus_per_node=4, nodes=1)})
+    return Executors(by_partition={KEY: local}, partitions={KEY: PartitionProfile(
+        *KEY, "H100-SXM5-80GB", 80, 4, 1, CapacityBasis.operator, ExecutorKind.local)})
 
 
 @pytest.fixture

@@ -260,38 +260,6 @@ class AccessModesPolicy(_Strict):
         return next(p for p in self.priority_classes if p.id == class_id)
 
 
-# --- factories.yaml (until the federation capability owns the catalogue) -----------------------
-
-
-class PartitionConfig(_Strict):
-    id: str
-    gpu_model: str
-    gpu_memory_gb: int = Field(gt=0)
-    gpus_per_node: int = Field(gt=0)
-    nodes: int = Field(gt=0)
-    executor: Literal["local", "slurm"] = "local"
-
-
-class FactoryConfig(_Strict):
-    id: str
-    name: str
-    country: str
-    partitions: list[PartitionConfig] = Field(min_length=1)
-
-    @field_validator("country")
-    @classmethod
-    def _iso(cls, v: str) -> str:
-        if not is_country_code(v):
-            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 code")
-        return v
-
-
-class FactoriesConfig(_Strict):
-    kind: Literal["factories"]
-    version: str
-    factories: list[FactoryConfig] = Field(min_length=1)
-
-
 @dataclass(frozen=True)
 class AccessPolicy:
     """Everything the access capability reads from policy files, loaded once at start-up."""
@@ -299,7 +267,6 @@ class AccessPolicy:
     eligibility: EligibilityPolicy
     classification: ClassificationPolicy
     modes: AccessModesPolicy
-    factories: FactoriesConfig
 
     @classmethod
     def load(cls, policy_dir: Path | None = None) -> AccessPolicy:
@@ -307,7 +274,6 @@ class AccessPolicy:
             eligibility=read_policy("eligibility", EligibilityPolicy, policy_dir),
             classification=read_policy("classification", ClassificationPolicy, policy_dir),
             modes=read_policy("access-modes", AccessModesPolicy, policy_dir),
-            factories=read_policy("factories", FactoriesConfig, policy_dir),
         )
 
     def versions(self) -> dict[str, str]:
@@ -315,5 +281,4 @@ class AccessPolicy:
             "eligibility": self.eligibility.version,
             "classification": self.classification.version,
             "access-modes": self.modes.version,
-            "factories": self.factories.version,
         }

@@ -88,6 +88,10 @@ class AccessConfig:
     checks: Sequence[AdmissionCheck] = field(default_factory=_default_checks)
     federation: FederationConfig = field(default_factory=FederationConfig.default)
 
+    def versions(self) -> dict[str, str]:
+        """Every policy file a decision reads, by version (kept on each proposal)."""
+        return {**self.policy.versions(), **self.federation.versions()}
+
     def mode(self, mode_id: str) -> AccessMode:
         mode = self.policy.modes.mode(mode_id)
         if mode is None:
@@ -362,7 +366,7 @@ def submit_proposal(session: Session, principal: Principal, proposal_id: int,
     _transition(session, principal, proposal, S.submitted)
     proposal.submitted_at = now
     proposal.reference = _reference(proposal, mode, now)
-    proposal.policy_versions = config.policy.versions()
+    proposal.policy_versions = config.versions()
     # The checks read the organisation and earlier attempts, nothing pending here: write the
     # proposal once, with its outcome, instead of once before and once after them.
     with session.no_autoflush:
@@ -691,7 +695,7 @@ def create_direct_allocation(session: Session, principal: Principal,
            data={"mode": mode.id, "direct": True})
     _transition(session, principal, proposal, S.submitted, reason=data.reasons)
     proposal.submitted_at, proposal.reference = now, _reference(proposal, mode, now)
-    proposal.policy_versions = config.policy.versions()
+    proposal.policy_versions = config.versions()
     _run_checks(session, proposal, mode, config, now, ctx)
     proposal.decision_due_at = now
     _accept(session, principal, proposal, mode, config, proposal.gpu_hours, data.reasons, now,
