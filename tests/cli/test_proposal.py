@@ -222,3 +222,23 @@ def test_audit_list_shows_the_proposal_history(cli: Cli, applicant: Person, org_
     assert [(e["action"], e["to_state"]) for e in events] == [
         ("proposal.drafted", "draft"), ("proposal.submitted", "submitted"),
         ("proposal.accepted", "accepted")]
+
+
+def test_refer_ranks_the_factories_and_explains_the_scores(cli: Cli, applicant: Person,
+                                                           org_id: int, make_person):  # type: ignore[no-untyped-def]
+    draft = cli.json("proposal", "create", *proposal_options(org_id), "--language", "nl",
+                     "--language", "en", token=applicant.token)
+    assert draft["languages"] == ["nl", "en"]
+
+    table = cli("refer", str(draft["id"]), token=applicant.token)
+    referral = cli.json("refer", str(draft["id"]), token=applicant.token)
+
+    assert table.exit_code == 0, table.output
+    assert "Ranking (score = sum of the points)" in table.stdout and "Excluded" in table.stdout
+    assert "not in operation yet" in table.stdout
+    first = referral["rankings"][0]
+    assert (first["rank"], first["factory"], first["eligible"]) == (1, "local", True)
+    assert first["score"] == pytest.approx(sum(t["points"] for t in first["terms"]))
+    stranger = make_person("sam@elsewhere.example")
+    denied = cli("refer", str(draft["id"]), token=stranger.token)
+    assert denied.exit_code != 0 and "not found" in denied.output

@@ -25,6 +25,7 @@ from fabriek.cli.options import (
     InferenceShareOpt,
     IntendedSystemOpt,
     JsonOpt,
+    LanguageOpt,
     LimitOpt,
     SectorOpt,
     SignedByOpt,
@@ -71,8 +72,12 @@ def direct(
         "--mode", help="A direct mode: strategic or emergency.")] = None,
     reasons: Annotated[str | None, typer.Option(
         "--reasons", help="Why this is allocated without a call; audited.")] = None,
-    factory: Annotated[str | None, typer.Option("--factory")] = None,
+    factory: Annotated[str | None, typer.Option(
+        "--factory", help="Allocate here instead of the referral's first choice.")] = None,
     partition: Annotated[str | None, typer.Option("--partition")] = None,
+    override_reason: Annotated[str | None, typer.Option(
+        "--override-reason", help="Why the referral's first choice is overridden; audited.")
+    ] = None,
     title: TitleOpt = None,
     abstract: AbstractOpt = None,
     sector: SectorOpt = None,
@@ -84,6 +89,7 @@ def direct(
     gpu_memory_gb: GpuMemoryOpt = None,
     storage_tb: StorageOpt = None,
     datasets: DatasetOpt = None,
+    languages: LanguageOpt = None,
     inference_share: InferenceShareOpt = None,
     civilian_use: CivilianOpt = None,
     confidential: ConfidentialOpt = None,
@@ -95,7 +101,9 @@ def direct(
 ) -> None:
     """Access officers: allocate at once for a strategic project or an emergency.
 
-    The admission checks still apply (eligibility, ethics, civilian use).
+    The admission checks still apply (eligibility, ethics, civilian use, capacity). The
+    allocation goes to the referral's first choice unless --factory names another, with
+    --override-reason.
 
     Example:
 
@@ -106,6 +114,7 @@ def direct(
     """
     data = inputs.merge(file, {"organisation_id": org, "mode": mode, "reasons": reasons,
                                "factory": factory, "partition": partition,
+                               "override_reason": override_reason,
                                **inputs.proposal_fields(locals())})
     inputs.require(data, {"organisation_id": "--org", "mode": "--mode", "reasons": "--reasons",
                           **inputs.REQUIRED_PROPOSAL_FIELDS}, "fabriek allocation direct")

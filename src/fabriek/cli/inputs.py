@@ -67,8 +67,8 @@ def scores(pairs: Iterable[str]) -> dict[str, int]:
 
 PROPOSAL_FIELDS = ("title", "abstract", "sector", "gpu_hours", "duration_months", "start_on",
                    "intended_system", "gpu_model", "gpu_memory_gb", "storage_tb", "datasets",
-                   "inference_share", "civilian_use", "confidential", "ethics_commitment",
-                   "ethics_signed_by")
+                   "languages", "inference_share", "civilian_use", "confidential",
+                   "ethics_commitment", "ethics_signed_by")
 
 
 def proposal_fields(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,9 @@ StorageOpt = Annotated[float | None, typer.Option(
     "--storage-tb", min=0, help="Storage in TB.")]
 DatasetOpt = Annotated[list[str] | None, typer.Option(
     "--dataset", help="A dataset the work needs (repeatable).")]
+LanguageOpt = Annotated[list[str] | None, typer.Option(
+    "--language", help="ISO 639-1 code of a language you want support in (repeatable); the "
+                       "referral prefers factories that offer it.")]
 InferenceShareOpt = Annotated[float | None, typer.Option(
     "--inference-share", min=0, max=1, help="Share of GPU-hours for inference, 0 to 1.")]
 CivilianOpt = Annotated[bool | None, typer.Option(
