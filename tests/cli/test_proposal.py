@@ -242,3 +242,11 @@ def test_refer_ranks_the_factories_and_explains_the_scores(cli: Cli, applicant: 
     stranger = make_person("sam@elsewhere.example")
     denied = cli("refer", str(draft["id"]), token=stranger.token)
     assert denied.exit_code != 0 and "not found" in denied.output
+
+
+def test_allocation_move_rejects_a_malformed_site_before_calling_the_server(cli: Cli,
+                                                                           officer: Person):
+    result = cli("allocation", "move", "1", "--site", "local-gpu=10", "--reason", "test",
+                 token=officer.token)
+    assert result.exit_code != 0
+    assert "write FACTORY/PARTITION=GPU-HOURS" in result.output

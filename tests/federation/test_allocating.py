@@ -56,8 +56,8 @@ def _ledger_is_consistent(database, key: tuple[str, str], gpus: int) -> dict[dat
         rows = {r.week: r.committed_gpu_hours for r in s.execute(select(CapacityLedgerRow).where(
             CapacityLedgerRow.factory == key[0], CapacityLedgerRow.partition == key[1]))
             .scalars()}
-        held = [Commitment(site.factory, site.partition, site.gpu_hours_committed, a.start_on,
-                           a.end_on) for site, a in s.execute(
+        held = [Commitment(site.factory, site.partition, site.gpu_hours_committed,
+                           site.committed_from, a.end_on) for site, a in s.execute(
                 select(AllocationSite, Allocation).join(
                     Allocation, Allocation.id == AllocationSite.allocation_id)).all()]
     if rows:
@@ -197,7 +197,8 @@ def test_a_job_is_routed_around_a_factory_that_does_not_answer(client_two, two_s
     allocation_id = ch.allocation(client_two, officer, anna, gpu_hours=50)
     with database.unit_of_work() as s:  # valid at both; `dead` is bigger, so placed there first
         s.add(AllocationSite(allocation_id=allocation_id, factory="dead", partition="gpu",
-                             gpu_hours_committed=0.0, home=False))
+                             gpu_hours_committed=0.0, committed_from=date.today(),
+                             home=False))
     first = client_two.post(f"{API}/jobs", json=ch.job(allocation_id), headers=anna.headers)
     assert first.status_code == 201, first.text
     assert (first.json()["factory"], first.json()["partition"]) == ("dead", "gpu")
@@ -217,3 +218,71 @@ def test_a_job_is_routed_around_a_factory_that_does_not_answer(client_two, two_s
     second = client_two.post(f"{API}/jobs", json=ch.job(allocation_id, name="train-2"),
                              headers=anna.headers)
     assert second.status_code == 201 and second.json()["factory"] == "local"
+
+
+# --- moving and splitting -----------------------------------------------------------------------
+
+
+def _future(rows: dict[date, float]) -> dict[date, float]:
+    this_week = capacity.week_of(date.today())
+    return {w: round(h, 6) for w, h in rows.items() if w > this_week and round(h, 6)}
+
+
+def test_an_officer_moves_and_splits_an_allocation(app_client, make_person, officer, database):
+    with database.unit_of_work() as s:
+        add_factory(s, "backup", number=99, gpus_per_node=8, nodes=8)
+    anna = make_person("anna@lumen.example")
+    allocation_id = ch.allocation(app_client, officer, anna, gpu_hours=3000)  # home: local
+    before_local = _future(_ledger_is_consistent(database, ("local", "gpu"), 256))
+    assert before_local
+
+    r = app_client.put(f"{API}/allocations/{allocation_id}/sites", headers=officer.headers,
+                       json={"reason": "local machine is being decommissioned", "sites": [
+                           {"factory": "backup", "partition": "gpu", "gpu_hours": 2000},
+                           {"factory": "local", "partition": "gpu", "gpu_hours": 1000}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["factory"], body["partition"]) == ("backup", "gpu")
+    assert [(x["factory"], x["home"]) for x in body["sites"]] == [("backup", True),
+                                                                  ("local", False)]
+    assert "decommissioned" in body["placement_reason"]
+    local_now = _future(_ledger_is_consistent(database, ("local", "gpu"), 256))
+    backup_now = _future(_ledger_is_consistent(database, ("backup", "gpu"), 64))
+    for week, hours in before_local.items():  # from next week on: a third stays, two go
+        assert local_now[week] == pytest.approx(hours / 3)
+        assert backup_now[week] == pytest.approx(2 * hours / 3)
+    assert h.audit_actions(database, "allocation.sites-changed") == 1
+
+
+def test_a_move_without_room_or_with_bad_shares_changes_nothing(app_client, make_person,
+                                                                officer, database):
+    with database.unit_of_work() as s:
+        add_factory(s, "tiny", number=98, gpus_per_node=1, nodes=1)  # 168 GPU-hours a week
+    anna = make_person("anna@lumen.example")
+    allocation_id = ch.allocation(app_client, officer, anna, gpu_hours=3000)
+    bob = make_person("bob@delta.example")
+    before = h.row_counts(database)
+    ledger_before = _ledger_is_consistent(database, ("local", "gpu"), 256)
+    url = f"{API}/allocations/{allocation_id}/sites"
+    cases = [
+        ({"factory": "tiny", "partition": "gpu", "gpu_hours": 3000}, 422, "policy_refusal",
+         "cannot hold"),
+        ({"factory": "local", "partition": "gpu", "gpu_hours": 2999}, 422, "validation_failed",
+         "add up to 2,999"),
+        ({"factory": "atlantis", "partition": "gpu", "gpu_hours": 3000}, 422,
+         "validation_failed", "unknown partition atlantis/gpu"),
+        ({"factory": "lumi", "partition": "gpu", "gpu_hours": 3000}, 422, "validation_failed",
+         "unknown partition lumi/gpu"),
+    ]
+    for site, status, code, text in cases:
+        body = h.problem(app_client.put(url, headers=officer.headers, json={
+            "reason": "try", "sites": [site]}), status, code)
+        assert text in body["detail"], body
+    h.problem(app_client.put(url, headers=anna.headers, json={
+        "reason": "mine", "sites": [{"factory": "local", "partition": "gpu",
+                                     "gpu_hours": 3000}]}), 403, "forbidden")
+    h.problem(app_client.put(url, headers=bob.headers, json={
+        "reason": "theirs", "sites": [{"factory": "local", "partition": "gpu",
+                                       "gpu_hours": 3000}]}), 404, "not_found")
+    assert h.row_counts(database) == before
+    assert _ledger_is_consistent(database, ("local", "gpu"), 256) == ledger_before

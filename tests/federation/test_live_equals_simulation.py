@@ -9,6 +9,7 @@ Both call `federation.placement.rank_sites`; this checks they feed it the same p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,8 @@ def test_live_broker_and_simulator_place_the_same_jobs_on_the_same_sites(
     allocation_id = ch.allocation(client, officer, anna, gpu_hours=500)
     with database.unit_of_work() as s:  # valid at both sites; home (BIG) listed first
         s.add(AllocationSite(allocation_id=allocation_id, factory=SMALL[0], partition=SMALL[1],
-                             gpu_hours_committed=0.0, home=False))
+                             gpu_hours_committed=0.0, committed_from=date.today(),
+                             home=False))
     reconciler = Reconciler(database, sites, access, worker_id="w")
     live = []
     try:

@@ -145,6 +145,9 @@ class AllocationSite(Base):
     factory: Mapped[str] = mapped_column(String(60))
     partition: Mapped[str] = mapped_column(String(60))
     gpu_hours_committed: Mapped[float] = mapped_column(Float, default=0.0)
+    # Held evenly from this day (the allocation's start, or the day it was last moved) to the
+    # allocation's end: the capacity ledger holds exactly that.
+    committed_from: Mapped[date] = mapped_column(Date)
     home: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the site's scheduler was set up for it (Slurm account, limit) and closed again.
     provisioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -203,6 +203,20 @@ class DirectAllocationCreate(ProposalFields):
     override_reason: Reason | None = None
 
 
+class SiteShare(_In):
+    factory: Slug
+    partition: Slug
+    gpu_hours: float = Field(ge=0, le=100_000_000, description="This site's part of the grant; "
+                             "0 makes the allocation valid there without holding capacity.")
+
+
+class AllocationSitesIn(_In):
+    """Move or split an allocation over factories (access officers)."""
+
+    sites: list[SiteShare] = Field(min_length=1, max_length=12)
+    reason: Reason
+
+
 class AllocationSiteRead(_Out):
     factory: str
     partition: str

@@ -31,6 +31,7 @@ from fabriek.access.policy_files import AccessMode, AccessPolicy, TimeUnit
 from fabriek.access.schemas import (
     AllocationRead,
     AllocationSiteRead,
+    AllocationSitesIn,
     CheckRead,
     DecisionIn,
     DirectAllocationCreate,
@@ -720,6 +721,46 @@ def list_allocations(session: Session, principal: Principal, *,
     if organisation_id is not None:
         q = q.where(Allocation.organisation_id == organisation_id)
     return list(session.execute(q).scalars())
+
+
+def move_allocation(session: Session, principal: Principal, allocation_id: int,
+                    data: AllocationSitesIn, *, config: AccessConfig,
+                    now: datetime | None = None) -> Allocation:
+    """An access officer moves or splits what an allocation holds over factories.
+
+    From today (or its start, if later) to its end; the capacity is released and retaken
+    under lock, all or nothing. Raises: Forbidden, NotFound, Conflict, ValidationFailed,
+    PolicyRefusal (no room at a new site).
+    """
+    now = now or utcnow()
+    allocation = session.execute(select(Allocation).where(Allocation.id == allocation_id)
+                                 .with_for_update()).scalar_one_or_none()
+    if allocation is None or not rules.can_see_allocation(principal, allocation.organisation_id):
+        raise NotFound(f"allocation {allocation_id} not found")
+    _forbid(rules.can_decide(principal), "only access officers move allocations")
+    _forbid(not principal.is_member(allocation.organisation_id),
+            "an access officer may not move an allocation of their own organisation")
+    if allocation.state not in (AllocationState.active, AllocationState.scheduled):
+        raise Conflict(f"the allocation is {allocation.state.value}; only a scheduled or "
+                       "active one can be moved")
+    proposal = session.get(Proposal, allocation.proposal_id)
+    org = session.get(Organisation, allocation.organisation_id)
+    assert proposal is not None and org is not None
+    from_on = max(now.date(), allocation.start_on)
+    request = referrals.referral_request(
+        config.federation, gpu_hours=allocation.gpu_hours, start_on=from_on,
+        end_on=allocation.end_on, country=org.country, sector=proposal.sector,
+        gpu_model=proposal.gpu_model, gpu_memory_gb=proposal.gpu_memory_gb,
+        datasets=proposal.datasets or (), languages=proposal.languages or ())
+    before, after = referrals.resplit(
+        session, config.federation, allocation,
+        [((x.factory, x.partition), x.gpu_hours) for x in data.sites], request, from_on)
+    allocation.placement_reason = f"moved by an access officer: {data.reason}"
+    record(session, principal, "allocation.sites-changed", subject_type="allocation",
+           subject_id=allocation.id, organisation_id=allocation.organisation_id,
+           reason=data.reason, data={"from_on": from_on.isoformat(), "before": before,
+                                     "after": after})
+    return allocation
 
 
 def allocation_view(allocation: Allocation, sites: Sequence[AllocationSite] = ()

@@ -9,6 +9,7 @@ import typer
 from fabriek.cli import inputs, views
 from fabriek.cli import output as out
 from fabriek.cli.context import client
+from fabriek.cli.errors import UsageProblem
 from fabriek.cli.options import (
     AbstractOpt,
     AllOpt,
@@ -62,6 +63,35 @@ def show(ctx: typer.Context,
     Example: fabriek allocation show 1
     """
     out.emit(client(ctx).allocations.get(allocation_id), json, views.allocation)
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    allocation_id: Annotated[int, typer.Argument(help="Allocation id.")],
+    site: Annotated[list[str], typer.Option(
+        "--site", help="FACTORY/PARTITION=GPU-HOURS, its part of the grant (repeatable; 0: "
+                       "valid there without holding capacity).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; audited.")],
+    json: JsonOpt = False,
+) -> None:
+    """Access officers: move or split an allocation over factories, from today to its end.
+
+    Example: fabriek allocation move 3 --site jaif/booster=30000 --site local/gpu=0 \\
+        --reason "the applicant's data moved to Jülich"
+    """
+    shares: dict[str, float] = {}
+    for item in site:
+        key, sep, hours = item.partition("=")
+        try:
+            if not sep or "/" not in key:
+                raise ValueError
+            shares[key.strip()] = float(hours)
+        except ValueError:
+            raise UsageProblem(f"--site {item!r}: write FACTORY/PARTITION=GPU-HOURS, e.g. "
+                               "jaif/booster=30000") from None
+    out.emit(client(ctx).allocations.move(allocation_id, shares, reason), json,
+             views.allocation)
 
 
 @app.command()

@@ -147,6 +147,10 @@ def allocation(a: AllocationRead) -> None:
         ("Usage", out.bar(a.gpu_hours_used, a.gpu_hours)),
         ("Storage (TB)", a.storage_tb), ("From", a.start_on), ("Until", a.end_on),
         ("Priority class", a.priority_class),
+        ("Sites", "\n".join(f"{s.factory}/{s.partition}: {s.gpu_hours_committed:,.0f} GPU-h"
+                              + (" (home)" if s.home else " (valid, holds none)"
+                                 if not s.gpu_hours_committed else "") for s in a.sites) or "—"),
+        ("Placement", a.placement_reason or "—"),
     ]))
 
 

@@ -391,6 +391,16 @@ class Allocations(_Resource):
     def get(self, allocation_id: int) -> AllocationRead:
         return self._c._get(f"/allocations/{allocation_id}", AllocationRead)
 
+    def move(self, allocation_id: int, sites: Mapping[str, float], reason: str
+             ) -> AllocationRead:
+        """Access officers: move or split an allocation; `sites` maps "factory/partition" to
+        its part of the grant (0: valid there without holding capacity)."""
+        body = {"reason": reason, "sites": [
+            {"factory": key.split("/", 1)[0], "partition": key.split("/", 1)[-1],
+             "gpu_hours": hours} for key, hours in sites.items()]}
+        return AllocationRead.model_validate(self._c.request(
+            "PUT", f"/allocations/{allocation_id}/sites", json=body))
+
     def direct(self, data: DirectAllocationCreate | Mapping[str, Any], *,
                idempotency_key: str | None = None) -> ProposalRead:
         """A strategic or emergency allocation by an access officer; returns its proposal."""

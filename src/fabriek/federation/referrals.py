@@ -197,33 +197,100 @@ def main_reasons(referral: Referral, limit: int = 3) -> list[str]:
 def record_sites(session: Session, allocation: Allocation, plan: SitePlan) -> list[AllocationSite]:
     sites = [AllocationSite(allocation_id=allocation.id, factory=plan.home[0],
                             partition=plan.home[1], gpu_hours_committed=allocation.gpu_hours,
-                            home=True)]
+                            committed_from=allocation.start_on, home=True)]
     sites += [AllocationSite(allocation_id=allocation.id, factory=f, partition=p,
-                             gpu_hours_committed=0.0, home=False) for f, p in plan.extra]
+                             gpu_hours_committed=0.0, committed_from=allocation.start_on,
+                             home=False) for f, p in plan.extra]
     session.add_all(sites)
     return sites
 
 
-def release(session: Session, allocation: Allocation, *, from_on: date) -> float:
-    """Give back what the allocation still holds from `from_on` (revocation, early end).
+def _remaining(site: AllocationSite, end_on: date, from_on: date) -> float:
+    """What the site still holds from `from_on` (its share is spread over its days)."""
+    start = max(from_on, site.committed_from)
+    if start > end_on or site.gpu_hours_committed <= 0:
+        return 0.0
+    days = (end_on - site.committed_from).days + 1
+    return site.gpu_hours_committed * ((end_on - start).days + 1) / days
 
-    Returns the GPU-hours released from the ledger.
+
+def resplit(session: Session, config: FederationConfig, allocation: Allocation,
+            shares: Sequence[tuple[SiteKey, float]], request: ReferralRequest, from_on: date
+            ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Move or split what the allocation holds from `from_on` to its end over new sites.
+
+    `shares` gives each site's part of the grant (they add up to the grant); the part of the
+    window already past stays where it was. Old holdings are released and new ones taken under
+    lock, all or nothing. Sites with a zero share are valid there without holding capacity.
+    Returns the sites before and after. Raises ValidationFailed, PolicyRefusal.
     """
-    released = 0.0
-    if from_on > allocation.end_on:
-        return released
-    start = max(from_on, allocation.start_on)
-    days_total = (allocation.end_on - allocation.start_on).days + 1
-    days_left = (allocation.end_on - start).days + 1
-    for site in session.execute(select(AllocationSite).where(
-            AllocationSite.allocation_id == allocation.id,
-            AllocationSite.gpu_hours_committed > 0)).scalars():
-        share = site.gpu_hours_committed * days_left / days_total
-        key = (site.factory, site.partition)
-        ledger.lock(session, key, start, allocation.end_on)
-        ledger.add(session, key, -share, start, allocation.end_on)
-        released += share
-    return released
+    federation = load_federation(session, config.catalogue.federation.gpu_specs)
+    keys = [k for k, _ in shares]
+    if len(set(keys)) != len(keys):
+        raise ValidationFailed("a site is listed twice")
+    if not any(hours > 0 for _, hours in shares):
+        raise ValidationFailed("at least one site must hold GPU-hours")
+    total = sum(hours for _, hours in shares)
+    if abs(total - allocation.gpu_hours) > 1e-6:
+        raise ValidationFailed(f"the shares add up to {total:,.0f} GPU-hours; the allocation "
+                               f"grants {allocation.gpu_hours:,}")
+    for (f, p), _ in shares:
+        part = federation.partition(f, p)
+        if part is None:
+            raise ValidationFailed(f"unknown partition {f}/{p}")
+        problem = hardware_problem(request, part) or (
+            "it is not connected to this installation's schedulers"
+            if part.executor is ExecutorKind.none else None)
+        if problem:
+            raise PolicyRefusal(f"{f}/{p} cannot take this allocation: {problem}",
+                                rule="hardware of the chosen partition")
+    end = allocation.end_on
+    old = list(session.execute(select(AllocationSite).where(
+        AllocationSite.allocation_id == allocation.id).order_by(AllocationSite.id)).scalars())
+    before = [_site_dict(x) for x in old]
+    locked = {}
+    for key in sorted({(x.factory, x.partition) for x in old if x.gpu_hours_committed > 0}
+                      | {k for k, h in shares if h > 0}):
+        locked[key] = ledger.lock(session, key, from_on, end)
+    for site in old:
+        if (left := _remaining(site, end, from_on)) > 0:
+            key = (site.factory, site.partition)
+            ledger.add(session, key, -left, from_on, end)
+            for week in capacity.weeks_between(from_on, end):  # the locked view, released
+                locked[key][week] -= capacity.spread(left, from_on, end, week)
+    days_total = (end - allocation.start_on).days + 1
+    days_left = (end - from_on).days + 1
+    provisioned = {(x.factory, x.partition): (x.provisioned_at, x.closed_at) for x in old}
+    for site in old:
+        session.delete(site)
+    session.flush()
+    new_sites = []
+    home_key = max(shares, key=lambda s: s[1])[0]
+    for key, hours in shares:
+        held = hours * days_left / days_total
+        if held > 0:
+            part = federation.partition(*key)
+            assert part is not None
+            fit = capacity.fit(part, locked[key], federation.maintenance, held, from_on, end,
+                               operational=federation.by_id[key[0]].operational)
+            if not fit.fits:
+                raise PolicyRefusal(fit.message, rule="capacity: no mode can allocate more "
+                                    "GPU-hours than exist")
+            ledger.add(session, key, held, from_on, end)
+        pa, ca = provisioned.get(key, (None, None))
+        new_sites.append(AllocationSite(
+            allocation_id=allocation.id, factory=key[0], partition=key[1],
+            gpu_hours_committed=held, committed_from=from_on, home=key == home_key,
+            provisioned_at=pa, closed_at=ca))
+    session.add_all(new_sites)
+    allocation.factory, allocation.partition = home_key
+    return before, [_site_dict(x) for x in new_sites]
+
+
+def _site_dict(site: AllocationSite) -> dict[str, object]:
+    return {"site": f"{site.factory}/{site.partition}", "home": site.home,
+            "gpu_hours_committed": round(site.gpu_hours_committed, 3),
+            "committed_from": site.committed_from.isoformat()}
 
 
 def connected(federation: Federation) -> list[SiteKey]:

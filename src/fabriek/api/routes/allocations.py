@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from fabriek.access import service
-from fabriek.access.schemas import AllocationRead, DirectAllocationCreate, ProposalRead
+from fabriek.access.schemas import (
+    AllocationRead,
+    AllocationSitesIn,
+    DirectAllocationCreate,
+    ProposalRead,
+)
 from fabriek.api.deps import (
     Access,
     IdempotencyHeader,
@@ -13,6 +18,7 @@ from fabriek.api.deps import (
     ReadSession,
     Writer,
     WriteSession,
+    commit_and_respond,
     idempotent,
 )
 from fabriek.api.pagination import After, Limit, Page, page
@@ -32,6 +38,17 @@ def list_(session: ReadSession, principal: Reader, limit: Limit = 50, after: Aft
 def show(allocation_id: int, session: ReadSession, principal: Reader) -> AllocationRead:
     return service.allocation_views(
         session, [service.get_allocation(session, principal, allocation_id)])[0]
+
+
+@router.put("/{allocation_id}/sites", response_model=AllocationRead)
+def move(allocation_id: int, body: AllocationSitesIn, session: WriteSession, principal: Writer,
+         access: Access):  # type: ignore[no-untyped-def]
+    """Access officers: move or split what the allocation holds over factories, from today.
+
+    Capacity is released and retaken under lock, all or nothing; audited."""
+    allocation = service.move_allocation(session, principal, allocation_id, body, config=access)
+    session.flush()
+    return commit_and_respond(session, service.allocation_views(session, [allocation])[0])
 
 
 @router.post("/direct", response_model=ProposalRead, status_code=201)

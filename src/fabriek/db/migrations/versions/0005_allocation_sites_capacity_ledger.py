@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('factory', sa.String(length=60), nullable=False),
     sa.Column('partition', sa.String(length=60), nullable=False),
     sa.Column('gpu_hours_committed', sa.Float(), nullable=False),
+    sa.Column('committed_from', sa.Date(), nullable=False),
     sa.Column('home', sa.Boolean(), nullable=False),
     sa.Column('provisioned_at', fabriek.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_at', fabriek.db.base.UTCDateTime(timezone=True), nullable=True),
@@ -76,9 +77,9 @@ def upgrade() -> None:
         holds = a.state in ('scheduled', 'active')
         bind.execute(sa.text(
             "INSERT INTO allocation_sites (allocation_id, factory, partition, "
-            "gpu_hours_committed, home, provisioned_at, closed_at) "
-            "VALUES (:a, :f, :p, :h, :t, :pa, :ca)"),
-            {"a": a.id, "f": a.factory, "p": a.partition,
+            "gpu_hours_committed, committed_from, home, provisioned_at, closed_at) "
+            "VALUES (:a, :f, :p, :h, :cf, :t, :pa, :ca)"),
+            {"a": a.id, "f": a.factory, "p": a.partition, "cf": a.start_on,
              "h": float(a.gpu_hours) if holds else 0.0, "t": True, "pa": a.provisioned_at,
              "ca": a.closed_at})
         if not holds:
