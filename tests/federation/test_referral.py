@@ -19,7 +19,7 @@ from fabriek.federation.domain import (
     PartitionProfile,
     SiteKind,
 )
-from fabriek.federation.referral import ReferralRequest, refer, spec_for
+from fabriek.federation.referral import ReferralRequest, refer
 from fabriek.federation.referral_policy import ReferralPolicy
 
 pytestmark = pytest.mark.unit
@@ -126,12 +126,6 @@ def test_only_connected_partitions_when_asked():
     assert not ranked["offline"].eligible
     assert "not connected" in ranked["offline"].excluded[0]
     assert refer(_request(), _federation(offline), {}, POLICY)[0].eligible
-
-
-def test_spec_lookup_by_model_or_family():
-    assert spec_for(SPECS, "h100-sxm5-80gb").bf16_dense_tflops == 989
-    assert spec_for(SPECS, "H100").model == "H100-SXM5-80GB"
-    assert spec_for(SPECS, "B200") is None
 
 
 @settings(max_examples=60, deadline=None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from fabriek.federation import capacity
+from fabriek.federation.catalogue import gpu_spec
 from fabriek.federation.domain import (
     ExecutorKind,
     FactoryProfile,
@@ -61,16 +62,6 @@ class Ranking:
     capacity: capacity.Fit | None = None
 
 
-def spec_for(specs: Sequence[GpuSpec], model: str) -> GpuSpec | None:
-    """The spec of a GPU by exact model name, else by family contained in the name."""
-    wanted = model.upper()
-    exact = next((s for s in specs if s.model.upper() == wanted), None)
-    if exact:
-        return exact
-    family = [s for s in specs if s.family.upper() == wanted or s.family.upper() in wanted]
-    return max(family, key=lambda s: len(s.family), default=None)
-
-
 def hardware_problem(request: ReferralRequest, partition: PartitionProfile) -> str | None:
     if request.gpu_model and request.gpu_model.upper() not in partition.gpu_model.upper():
         return f"{partition.id} has {partition.gpu_model}, not the {request.gpu_model} asked for"
@@ -87,7 +78,7 @@ def _term(name: str, weight: float, value: float, explanation: str) -> Term:
 
 def _hardware_term(request: ReferralRequest, partition: PartitionProfile, specs: Sequence[GpuSpec],
                    fastest: float, weight: float) -> Term:
-    spec = spec_for(specs, partition.gpu_model)
+    spec = gpu_spec(specs, partition.gpu_model)
     memory = f"{partition.gpu_memory_gb} GB"
     if request.gpu_model:
         return _term("hardware", weight, 1.0,
@@ -163,7 +154,7 @@ def refer(request: ReferralRequest, federation: Federation, committed: Committed
     windows = federation.maintenance if maintenance is None else maintenance
     specs = federation.gpu_specs
     fastest = max((s.bf16_dense_tflops for p in federation.partitions()
-                   if (s := spec_for(specs, p.gpu_model))), default=0.0)
+                   if (s := gpu_spec(specs, p.gpu_model))), default=0.0)
     w = policy.weights
     rankings: list[Ranking] = []
     for factory in federation.factories:
