@@ -1,0 +1,117 @@
+"""Ranking (pure): fuse BM25 with semantic similarity, rank items by their best unit, and pick
+the quote: the best-matching paragraph, narrowed to its best point where it has points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fabriek.compliance.search.corpus import Unit, point_citation, split_points
+from fabriek.compliance.search.index import Hit
+from fabriek.compliance.search.text import Lang, terms
+
+MAX_QUOTE = 1200  # characters; longer paragraphs are quoted around their best line
+
+
+@dataclass(frozen=True)
+class RankParams:
+    """Tuned on the development half of tests/compliance/eval/questions.yaml only."""
+
+    candidates: int = 200             # BM25 and semantic candidates, each
+    semantic_weight: float = 0.6      # share of the semantic score in the fused one
+    second_unit_weight: float = 0.15  # an item whose second unit matches too ranks a bit higher
+
+
+DEFAULT_PARAMS: dict[Lang, RankParams] = {"en": RankParams(), "nl": RankParams()}
+
+
+@dataclass(frozen=True)
+class Ranked:
+    unit_id: int
+    score: float
+
+
+def _min_max(values: dict[int, float]) -> dict[int, float]:
+    if not values:
+        return {}
+    low, high = min(values.values()), max(values.values())
+    span = high - low
+    return {k: (v - low) / span if span > 0 else 1.0 for k, v in values.items()}
+
+
+def fuse(hits: Sequence[Hit], similarities: Sequence[float] | None,
+         params: RankParams) -> list[Ranked]:
+    """Units by fused score: BM25 alone, or BM25 and cosine, each scaled to 0..1 over the
+    candidates (the BM25 top and the semantic top), then weighted."""
+    bm25 = {h.unit_id: h.score for h in hits}
+    if similarities is None:
+        return [Ranked(h.unit_id, h.score) for h in hits]
+    order = sorted(range(len(similarities)), key=lambda i: similarities[i], reverse=True)
+    candidates = set(bm25) | set(order[:params.candidates])
+    lexical = {i: bm25.get(i, 0.0) for i in candidates}
+    top = max(lexical.values(), default=0.0)
+    lexical = {i: v / top if top > 0 else 0.0 for i, v in lexical.items()}
+    semantic = _min_max({i: float(similarities[i]) for i in candidates})
+    w = params.semantic_weight
+    fused = [Ranked(i, (1 - w) * lexical[i] + w * semantic[i]) for i in candidates]
+    fused.sort(key=lambda r: (-r.score, r.unit_id))
+    return fused
+
+
+def rank_items(ranked: Sequence[Ranked], units: Sequence[Unit],
+               params: RankParams) -> list[tuple[str, Ranked, float]]:
+    """Items (articles, annexes, recitals) by their best unit's score plus a little of the
+    second best: (item id, best unit, item score), best first."""
+    best: dict[str, list[Ranked]] = {}
+    for r in ranked:
+        best.setdefault(units[r.unit_id].item_id, []).append(r)
+    items = []
+    for item_id, rs in best.items():
+        rs.sort(key=lambda r: -r.score)
+        second = rs[1].score if len(rs) > 1 else 0.0
+        items.append((item_id, rs[0], rs[0].score + params.second_unit_weight * second))
+    items.sort(key=lambda t: (-t[2], t[1].unit_id))
+    return items
+
+
+@dataclass(frozen=True)
+class Quote:
+    citation: str
+    text: str
+    excerpt: bool  # True when the paragraph was shortened to its best point or line
+
+
+def _overlap(text: str, wanted: set[str], lang: Lang) -> int:
+    return len(wanted.intersection(terms(text, lang)))
+
+
+def quote(unit: Unit, question_terms: Sequence[str]) -> Quote:
+    """The unit's text as the quote; a paragraph with points is narrowed to its lead-in and
+    the point that shares most of the question's words, and cited down to that point."""
+    wanted = set(question_terms)
+    lead, points = split_points(unit.text)
+    if len(points) >= 2 and unit.anchor:
+        scored = [(_overlap(text, wanted, unit.lang), -n, number, text)
+                  for n, (number, text) in enumerate(points)]
+        hits, _, number, text = max(scored)
+        if hits > 0:
+            body = f"{lead}\n…\n{text}" if lead else text
+            return Quote(point_citation(unit.citation, number, unit.lang), _cap(body, wanted,
+                                                                                unit.lang), True)
+    body = f"{unit.lead}\n…\n{unit.text}" if unit.lead else unit.text
+    capped = _cap(body, wanted, unit.lang)
+    return Quote(unit.citation, capped, capped != body)
+
+
+def _cap(text: str, wanted: set[str], lang: Lang) -> str:
+    """Text of at most MAX_QUOTE characters: the first line and the best-matching line."""
+    if len(text) <= MAX_QUOTE:
+        return text
+    lines = text.split("\n")
+    best = max(range(len(lines)), key=lambda i: (_overlap(lines[i], wanted, lang), -i))
+    chosen = [lines[0]] if best == 0 else [lines[0], "…", lines[best]]
+    out = "\n".join(chosen)
+    if len(out) > MAX_QUOTE:
+        out = out[:MAX_QUOTE].rsplit(" ", 1)[0] + " …"
+    return out

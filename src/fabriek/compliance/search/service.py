@@ -1,0 +1,156 @@
+"""Answering a question about the AI Act: check it, pick the language, rank, quote, link.
+
+`ActSearch` holds the per-language indexes (opened lazily, built once into the cache
+directory) and, when the `act-semantic` extra is installed and not switched off, the
+embedding re-ranker. It is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from pathlib import Path
+
+from fabriek.compliance.search import semantic as embeddings
+from fabriek.compliance.search.index import FullTextIndex
+from fabriek.compliance.search.ranking import (
+    DEFAULT_PARAMS,
+    RankParams,
+    fuse,
+    quote,
+    rank_items,
+)
+from fabriek.compliance.search.schemas import ActAnswer, Mode, Passage
+from fabriek.compliance.search.text import LANGS, LANGUAGE_NAMES, Lang, detect_language, terms
+from fabriek.errors import ValidationFailed
+
+MAX_QUESTION = 500
+MAX_LIMIT = 20
+_WHITESPACE_CONTROLS = frozenset("\n\r\t")
+
+
+def clean_question(question: str) -> str:
+    """The question trimmed to one line, or a ValidationFailed saying what is wrong."""
+    for ch in question:
+        if unicodedata.category(ch) == "Cc" and ch not in _WHITESPACE_CONTROLS:
+            raise ValidationFailed(f"the question contains control character U+{ord(ch):04X}; "
+                                   "send plain text", field="q")
+    cleaned = " ".join(question.split())
+    if not cleaned:
+        raise ValidationFailed("the question is empty; ask something, e.g. "
+                               "'Is emotion recognition at work allowed?'", field="q")
+    if len(cleaned) > MAX_QUESTION:
+        raise ValidationFailed(f"the question is {len(cleaned)} characters long; at most "
+                               f"{MAX_QUESTION} are searched, so shorten it", field="q")
+    return cleaned
+
+
+def check_lang(lang: str | None) -> Lang | None:
+    if lang is None or lang in LANGS:
+        return lang  # type: ignore[return-value]
+    raise ValidationFailed(f"language {lang!r} is not available; use one of "
+                           f"{', '.join(LANGS)} or leave it out to detect it", field="lang")
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    return limit
+
+
+class ActSearch:
+    """Question answering over the Act in English and Dutch.
+
+    `semantic`: None uses the re-ranker when its extra is installed, False never does (the
+    full-text fallback), True requires it.
+    """
+
+    def __init__(self, cache_dir: Path, *, semantic: bool | None = None,
+                 params: dict[Lang, RankParams] | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.params = params or DEFAULT_PARAMS
+        self._want_semantic = semantic
+        self._lock = threading.Lock()
+        self._indexes: dict[Lang, FullTextIndex] = {}
+        self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
+        self._encoder: embeddings.Encoder | None = None
+        missing = embeddings.missing_packages()
+        if semantic is False:
+            self.semantic_note = "semantic re-ranking switched off: full-text (BM25) ranking"
+        elif missing:
+            if semantic:
+                raise RuntimeError(f"semantic re-ranking needs the '{embeddings.EXTRA}' extra "
+                                   f"(missing: {', '.join(missing)})")
+            self.semantic_note = (f"full-text (BM25) ranking only: semantic re-ranking needs "
+                                  f"pip install 'fabriek[{embeddings.EXTRA}]'")
+        else:
+            self.semantic_note = (f"full-text (BM25) candidates re-ranked with "
+                                  f"{embeddings.MODEL_NAME} sentence embeddings")
+        self.uses_semantic = semantic is not False and not missing
+
+    def index(self, lang: Lang) -> FullTextIndex:
+        with self._lock:
+            if lang not in self._indexes:
+                self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
+            return self._indexes[lang]
+
+    def semantic_index(self, lang: Lang) -> embeddings.SemanticIndex | None:
+        if not self.uses_semantic or self.params[lang].semantic_weight <= 0:
+            return None
+        full_text = self.index(lang)
+        with self._lock:
+            if lang not in self._semantic:
+                if self._encoder is None:
+                    self._encoder = embeddings.MiniLM()
+                self._semantic[lang] = embeddings.SemanticIndex.open(
+                    self._encoder, full_text.units, full_text.path, lang)
+            return self._semantic[lang]
+
+    def warm(self, langs: tuple[Lang, ...] = LANGS) -> None:
+        """Open (and if need be build) every index now rather than at the first question."""
+        for lang in langs:
+            self.index(lang)
+            self.semantic_index(lang)
+
+    def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
+            recitals: int = 2) -> ActAnswer:
+        text = clean_question(question)
+        chosen = check_lang(lang)
+        check_limit(limit)
+        if chosen is None:
+            detection = detect_language(text)
+            chosen, language = detection.lang, detection.explanation
+        else:
+            language = f"language {LANGUAGE_NAMES[chosen]} as asked"
+        question_terms = terms(text, chosen)
+        if not question_terms:
+            raise ValidationFailed("the question has only common words like 'what' or 'is'; "
+                                   "say what it is about", field="q")
+        full_text = self.index(chosen)
+        params = self.params[chosen]
+        hits = full_text.search(question_terms, params.candidates)
+        reranker = self.semantic_index(chosen)
+        similarities = reranker.similarities(text) if reranker is not None else None
+        mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
+        note = self.semantic_note
+        if self.uses_semantic and reranker is None:
+            note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
+                    f"{LANGUAGE_NAMES[chosen]}, where it did not help")
+        ranked = fuse(hits, similarities, params)
+        provisions: list[Passage] = []
+        explanations: list[Passage] = []
+        for item_id, best, score in rank_items(ranked, full_text.units, params):
+            unit = full_text.units[best.unit_id]
+            bucket = explanations if unit.kind == "recital" else provisions
+            wanted = recitals if unit.kind == "recital" else limit
+            if len(bucket) >= wanted:
+                if len(provisions) >= limit and len(explanations) >= recitals:
+                    break
+                continue
+            q = quote(unit, question_terms)
+            bucket.append(Passage(rank=len(bucket) + 1, item=item_id, kind=unit.kind,
+                                  label=unit.label, title=unit.title, citation=q.citation,
+                                  quote=q.text, excerpt=q.excerpt, link=unit.link,
+                                  score=round(score, 4)))
+        return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
+                         mode_note=note, results=provisions, recitals=explanations)
