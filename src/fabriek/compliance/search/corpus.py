@@ -3,8 +3,9 @@ and recitals, each knowing its citation, title and EUR-Lex link (pure, apart fro
 packaged JSON).
 
 A unit is what is ranked and quoted. Articles with numbered paragraphs give one unit per
-paragraph (EUR-Lex anchor AAA.PPP); articles without (Art. 3 definitions, Art. 16 duties) give
-one per top-level point, with the lead-in line kept for the quote; annexes give one per
+paragraph (EUR-Lex anchor AAA.PPP), or per point where the paragraph lists points (Art. 5(1)(e));
+articles without (Art. 3 definitions, Art. 16 duties) give one per top-level point; a point
+keeps the lead-in line before it for the quote; annexes give one per
 top-level numbered point (within a section where the annex has sections); a recital is one unit.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -107,28 +109,46 @@ def _article_units(item: dict[str, Any], lang: Lang) -> list[Unit]:
                     anchor, url)
 
     if item.get("paragraphs"):
-        return [unit(paragraph_citation(label, p["number"], lang), p["text"], anchor=p["id"])
-                for p in item["paragraphs"]]
-    lead, points = split_points(item["text"])
+        units = []
+        for p in item["paragraphs"]:
+            citation = paragraph_citation(label, p["number"], lang)
+            units.extend(_pointwise(unit, citation, p["text"], lang, anchor=p["id"]))
+        return units
+    return _pointwise(unit, label, item["text"], lang, anchor="")
+
+
+def _pointwise(unit: Callable[..., Unit], citation: str, text: str, lang: Lang, *,
+               anchor: str) -> list[Unit]:
+    """One unit for a text, or, where it lists points, one per point (with the lead-in) and
+    one for its closing text: a long list would otherwise lose to short paragraphs."""
+    lead, points, tail = split_points(text)
     if len(points) < 2:
-        return [unit(label, item["text"])]
-    return [unit(point_citation(label, number, lang), text, lead=lead)
-            for number, text in points]
+        return [unit(citation, text, anchor=anchor)]
+    units = [unit(point_citation(citation, number, lang), body, lead=lead, anchor=anchor)
+             for number, body in points]
+    if tail.strip():
+        units.append(unit(citation, tail, lead=lead, anchor=anchor))
+    return units
 
 
-def split_points(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Split text into its lead-in and top-level points ("(a) …" with their nested lines)."""
+def split_points(text: str) -> tuple[str, list[tuple[str, str]], str]:
+    """Split text into its lead-in, its top-level points ("(a) …" with their indented lines)
+    and what follows them unindented (a closing subparagraph, like Art. 6(3)'s profiling
+    rule, which belongs to the paragraph, not to its last point)."""
     lead: list[str] = []
     points: list[tuple[str, list[str]]] = []
+    tail: list[str] = []
     for line in text.split("\n"):
         match = _POINT.match(line)
         if match:
             points.append((match.group(1), [line]))
-        elif points:
+        elif points and line.startswith(" ") and not tail:
             points[-1][1].append(line)
+        elif points:
+            tail.append(line)
         else:
             lead.append(line)
-    return "\n".join(lead), [(n, "\n".join(lines)) for n, lines in points]
+    return "\n".join(lead), [(n, "\n".join(lines)) for n, lines in points], "\n".join(tail)
 
 
 def _annex_units(item: dict[str, Any], lang: Lang) -> list[Unit]:

@@ -25,7 +25,7 @@ from fabriek.compliance.search.corpus import Unit, load_units, text_hash
 from fabriek.compliance.search.text import Lang, terms
 
 # Bump when units, terms or the schema change: old cache files are then rebuilt.
-INDEX_VERSION = "3"
+INDEX_VERSION = "5"
 
 # BM25 column weights: a word in the item's title counts five times one in the body; chapter
 # and section headings a little more than the body (tuned on the development half only).

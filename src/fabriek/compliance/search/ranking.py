@@ -1,5 +1,5 @@
-"""Ranking (pure): fuse BM25 with semantic similarity, rank items by their best unit, and pick
-the quote: the best-matching paragraph, narrowed to its best point where it has points.
+"""Ranking (pure): fuse BM25 with semantic similarity, rank items by their best unit, and
+quote that unit: the best-matching paragraph or point, with its lead-in.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fabriek.compliance.search.corpus import Unit, point_citation, split_points
+from fabriek.compliance.search.corpus import Unit
 from fabriek.compliance.search.index import Hit
 from fabriek.compliance.search.text import Lang, terms
 
@@ -79,7 +79,7 @@ def rank_items(ranked: Sequence[Ranked], units: Sequence[Unit],
 class Quote:
     citation: str
     text: str
-    excerpt: bool  # True when the paragraph was shortened to its best point or line
+    excerpt: bool  # True when part of the paragraph is left out (other points, long lines)
 
 
 def _overlap(text: str, wanted: set[str], lang: Lang) -> int:
@@ -87,21 +87,10 @@ def _overlap(text: str, wanted: set[str], lang: Lang) -> int:
 
 
 def quote(unit: Unit, question_terms: Sequence[str]) -> Quote:
-    """The unit's text as the quote; a paragraph with points is narrowed to its lead-in and
-    the point that shares most of the question's words, and cited down to that point."""
-    wanted = set(question_terms)
-    lead, points = split_points(unit.text)
-    if len(points) >= 2 and unit.anchor:
-        scored = [(_overlap(text, wanted, unit.lang), -n, number, text)
-                  for n, (number, text) in enumerate(points)]
-        hits, _, number, text = max(scored)
-        if hits > 0:
-            body = f"{lead}\n…\n{text}" if lead else text
-            return Quote(point_citation(unit.citation, number, unit.lang), _cap(body, wanted,
-                                                                                unit.lang), True)
+    """The unit's text, after its lead-in where it is a point; capped around its best line."""
     body = f"{unit.lead}\n…\n{unit.text}" if unit.lead else unit.text
-    capped = _cap(body, wanted, unit.lang)
-    return Quote(unit.citation, capped, capped != body)
+    capped = _cap(body, set(question_terms), unit.lang)
+    return Quote(unit.citation, capped, bool(unit.lead) or capped != body)
 
 
 def _cap(text: str, wanted: set[str], lang: Lang) -> str:

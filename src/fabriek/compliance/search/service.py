@@ -7,6 +7,7 @@ embedding re-ranker. It is safe to share between threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from pathlib import Path
@@ -23,6 +24,8 @@ from fabriek.compliance.search.ranking import (
 from fabriek.compliance.search.schemas import ActAnswer, Mode, Passage
 from fabriek.compliance.search.text import LANGS, LANGUAGE_NAMES, Lang, detect_language, terms
 from fabriek.errors import ValidationFailed
+
+log = logging.getLogger("fabriek.compliance.search")
 
 MAX_QUESTION = 500
 MAX_LIMIT = 20
@@ -73,6 +76,9 @@ class ActSearch:
         self._lock = threading.Lock()
         self._indexes: dict[Lang, FullTextIndex] = {}
         self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
+        self._semantic_failed: set[Lang] = set()
+        self._semantic_lock = threading.Lock()
+        self._building: dict[Lang, threading.Thread] = {}
         self._encoder: embeddings.Encoder | None = None
         missing = embeddings.missing_packages()
         if semantic is False:
@@ -94,26 +100,52 @@ class ActSearch:
                 self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
             return self._indexes[lang]
 
-    def semantic_index(self, lang: Lang) -> embeddings.SemanticIndex | None:
+    def semantic_index(self, lang: Lang, *, wait: bool = True
+                       ) -> embeddings.SemanticIndex | None:
+        """The re-ranker for `lang`, or None when off. With wait=False a missing one is built
+        in the background (the model loads in seconds, embedding the corpus takes a minute or
+        two on a small machine) and None is returned until it is ready."""
         if not self.uses_semantic or self.params[lang].semantic_weight <= 0:
             return None
-        full_text = self.index(lang)
         with self._lock:
-            if lang not in self._semantic:
+            if lang in self._semantic or lang in self._semantic_failed:
+                return self._semantic.get(lang)
+            if not wait:
+                if lang not in self._building:
+                    self._building[lang] = threading.Thread(
+                        target=self._build_semantic, args=(lang,), daemon=True,
+                        name=f"act-embeddings-{lang}")
+                    self._building[lang].start()
+                return None
+        return self._build_semantic(lang)
+
+    def _build_semantic(self, lang: Lang) -> embeddings.SemanticIndex | None:
+        full_text = self.index(lang)
+        with self._semantic_lock:  # one build at a time, and never the same one twice
+            if lang in self._semantic or lang in self._semantic_failed:
+                return self._semantic.get(lang)
+            try:
                 if self._encoder is None:
                     self._encoder = embeddings.MiniLM()
-                self._semantic[lang] = embeddings.SemanticIndex.open(
-                    self._encoder, full_text.units, full_text.path, lang)
-            return self._semantic[lang]
+                built = embeddings.SemanticIndex.open(self._encoder, full_text.units,
+                                                      full_text.path, lang)
+            except Exception:
+                log.exception("semantic re-ranking for %s failed; full text only", lang)
+                self._semantic_failed.add(lang)
+                return None
+            self._semantic[lang] = built
+            return built
 
     def warm(self, langs: tuple[Lang, ...] = LANGS) -> None:
         """Open (and if need be build) every index now rather than at the first question."""
         for lang in langs:
             self.index(lang)
-            self.semantic_index(lang)
+            self.semantic_index(lang, wait=True)
 
     def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
-            recitals: int = 2) -> ActAnswer:
+            recitals: int = 2, wait: bool = True) -> ActAnswer:
+        """Ranked, quoted passages for `question`. wait=False never blocks on building the
+        re-ranker (the API's choice): such an answer is full text only and says so."""
         text = clean_question(question)
         chosen = check_lang(lang)
         check_limit(limit)
@@ -129,13 +161,19 @@ class ActSearch:
         full_text = self.index(chosen)
         params = self.params[chosen]
         hits = full_text.search(question_terms, params.candidates)
-        reranker = self.semantic_index(chosen)
+        reranker = self.semantic_index(chosen, wait=wait)
         similarities = reranker.similarities(text) if reranker is not None else None
         mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
         note = self.semantic_note
         if self.uses_semantic and reranker is None:
-            note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
-                    f"{LANGUAGE_NAMES[chosen]}, where it did not help")
+            if params.semantic_weight <= 0:
+                note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
+                        f"{LANGUAGE_NAMES[chosen]}, where it did not help")
+            elif chosen in self._semantic_failed:
+                note = "full-text (BM25) ranking: the semantic re-ranker failed to load"
+            else:
+                note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
+                        "prepared (first use); later answers will use it")
         ranked = fuse(hits, similarities, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
