@@ -63,4 +63,11 @@ def ask(
 
 
 app = typer.Typer(cls=FabriekGroup, help="Questions about the AI Act.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Questions about the AI Act (until `fabriek act` registers `ask`)."""
+
+
 app.command("ask")(ask)

@@ -19,6 +19,7 @@ class RankParams:
     """Tuned on the development half of tests/compliance/eval/questions.yaml only."""
 
     candidates: int = 200             # BM25 and semantic candidates, each
+    expand: bool = True               # add the glossary's Act words for plain words
     semantic_weight: float = 0.6      # share of the semantic score in the fused one
     second_unit_weight: float = 0.15  # an item whose second unit matches too ranks a bit higher
 

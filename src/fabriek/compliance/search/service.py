@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 from fabriek.compliance.search import semantic as embeddings
+from fabriek.compliance.search.glossary import expand
 from fabriek.compliance.search.index import FullTextIndex
 from fabriek.compliance.search.ranking import (
     DEFAULT_PARAMS,
@@ -160,7 +161,9 @@ class ActSearch:
                                    "say what it is about", field="q")
         full_text = self.index(chosen)
         params = self.params[chosen]
-        hits = full_text.search(question_terms, params.candidates)
+        expanded = question_terms + expand(question_terms, chosen) if params.expand \
+            else question_terms
+        hits = full_text.search(expanded, params.candidates)
         reranker = self.semantic_index(chosen, wait=wait)
         similarities = reranker.similarities(text) if reranker is not None else None
         mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
