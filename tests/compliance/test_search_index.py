@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from fabriek.compliance.search import corpus, index
+from fabriek.compliance.search import corpus, glossary, index
 from fabriek.compliance.search.index import FullTextIndex, fts5_available, index_path
 from fabriek.compliance.search.text import detect_language, terms
 from tests.compliance.search_support import items
@@ -124,3 +125,23 @@ def test_search_finds_units_by_stemmed_terms(tmp_path: Path) -> None:
     assert "Article 50" in {idx.units[h.unit_id].item_id for h in hits}
     assert idx.search([], 10) == []
     assert idx.search(terms('"quoted" OR NEAR(x) *', "en"), 5) is not None  # FTS syntax is data
+
+
+def test_glossary_file_is_valid_and_expands_plain_words() -> None:
+    assert glossary.expansions("en") and glossary.expansions("nl")
+    asked = terms("Is a foundation model regulated?", "en")
+    extra = glossary.expand(asked, "en")
+    assert set(terms("general-purpose AI model", "en")) - set(asked) <= set(extra)
+    assert glossary.expand(terms("social scoring", "en"), "en") == []
+    assert terms("gebruiksverantwoordelijke", "nl")[0] in glossary.expand(
+        terms("We kopen de tool en gebruiken hem", "nl"), "nl")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("version: 1\nen: {chatbot: ''}\nnl: {}\n", "key and value must both have words"),
+    ("version: 1\nen: {}\n", "nl"),
+    ("version: 1\nen: {}\nnl: {}\nfr: {}\n", "fr"),
+])
+def test_a_bad_glossary_is_refused_at_load(text: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        glossary.parse(text)

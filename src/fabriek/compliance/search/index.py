@@ -123,6 +123,7 @@ def build(path: Path, lang: Lang, units: list[Unit]) -> None:
             db.executemany("INSERT INTO meta VALUES (?, ?)",
                            [("lang", lang), ("key", path.stem), ("units", str(len(units)))])
             db.commit()
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by the server's users
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

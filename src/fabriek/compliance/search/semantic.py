@@ -114,6 +114,7 @@ def _save_atomically(path: Path, vectors: Any) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, vectors)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
