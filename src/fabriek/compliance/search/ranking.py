@@ -4,6 +4,7 @@ quote that unit: the best-matching paragraph or point, with its lead-in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from fabriek.compliance.search.corpus import Unit
 from fabriek.compliance.search.index import Hit
 from fabriek.compliance.search.text import Lang, terms
 
+_SUBPOINT = re.compile(r"^  \(?([a-z]{1,3})\)\s")
 MAX_QUOTE = 1200  # characters; longer paragraphs are quoted around their best line
 
 
@@ -93,10 +95,41 @@ def _overlap(text: str, wanted: set[str], lang: Lang) -> int:
 
 
 def quote(unit: Unit, question_terms: Sequence[str]) -> Quote:
-    """The unit's text, after its lead-in where it is a point; capped around its best line."""
+    """The unit's text, after its lead-in where it is a point; an annex point listing
+    sub-points is narrowed to the one that clearly matches best; capped around its best line."""
+    wanted = set(question_terms)
+    if unit.kind == "annex":
+        narrowed = _annex_subpoint(unit, wanted)
+        if narrowed is not None:
+            return narrowed
     body = f"{unit.lead}\n…\n{unit.text}" if unit.lead else unit.text
-    capped = _cap(body, set(question_terms), unit.lang)
+    capped = _cap(body, wanted, unit.lang)
     return Quote(unit.citation, capped, bool(unit.lead) or capped != body)
+
+
+def _annex_subpoint(unit: Unit, wanted: set[str]) -> Quote | None:
+    """'Annex III, point 1(c)' with the point's heading, when one sub-point shares more of the
+    question's words than any other; None when no sub-point stands out."""
+    head: list[str] = []
+    subs: list[tuple[str, list[str]]] = []
+    for line in unit.text.split("\n"):
+        match = _SUBPOINT.match(line)
+        if match:
+            subs.append((match.group(1), [line]))
+        elif subs:
+            subs[-1][1].append(line)
+        else:
+            head.append(line)
+    if len(subs) < 2 or not head:
+        return None
+    scored = sorted(((_overlap("\n".join(lines), wanted, unit.lang), letter, lines)
+                     for letter, lines in subs), key=lambda t: -t[0])
+    (best, letter, lines), runner_up = scored[0], scored[1][0]
+    if best == 0 or best == runner_up:
+        return None
+    citation = (f"{unit.citation}({letter})" if unit.lang == "en"
+                else f"{unit.citation}, onder {letter})")
+    return Quote(citation, _cap("\n".join([*head, "…", *lines]), wanted, unit.lang), True)
 
 
 def _cap(text: str, wanted: set[str], lang: Lang) -> str:

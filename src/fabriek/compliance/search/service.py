@@ -188,7 +188,7 @@ class ActSearch:
                 if len(provisions) >= limit and len(explanations) >= recitals:
                     break
                 continue
-            q = quote(unit, question_terms)
+            q = quote(unit, expanded)
             bucket.append(Passage(rank=len(bucket) + 1, item=item_id, kind=unit.kind,
                                   label=unit.label, title=unit.title, citation=q.citation,
                                   quote=q.text, excerpt=q.excerpt, link=unit.link,
