@@ -15,6 +15,7 @@ from fabriek.api.app import create_app
 from fabriek.cli import act_ask
 from fabriek.cli.context import CliContext
 from fabriek.client import FabriekClient
+from fabriek.compliance.search import service as search_service
 from fabriek.db.session import Database
 from fabriek.settings import Settings
 from tests.compliance.search_support import full_text
@@ -70,9 +71,12 @@ def test_bad_questions_are_problem_json(api: TestClient, params: dict[str, objec
     assert detail in r.json()["detail"]
 
 
-def test_the_app_makes_its_searcher_under_the_data_dir(database: Database,
-                                                       access: AccessConfig,
-                                                       tmp_path: Path) -> None:
+def test_the_app_makes_its_searcher_under_the_data_dir(
+        database: Database, access: AccessConfig, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # As without the extra: otherwise the app starts embedding the corpus in a background
+    # thread, which outlives the test (tests/compliance/test_search_semantic.py covers that).
+    monkeypatch.setattr(search_service.embeddings, "missing_packages", lambda: ["torch"])
     app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
                      run_reconciler=False)
     with TestClient(app) as client:

