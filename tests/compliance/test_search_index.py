@@ -10,7 +10,12 @@ from pydantic import ValidationError
 
 from fabriek.compliance.search import corpus, glossary, index
 from fabriek.compliance.search.index import FullTextIndex, fts5_available, index_path
-from fabriek.compliance.search.text import detect_language, terms
+from fabriek.compliance.search.text import (
+    compound_parts,
+    detect_language,
+    split_compound,
+    terms,
+)
 from tests.compliance.search_support import items
 
 pytestmark = pytest.mark.unit
@@ -145,3 +150,14 @@ def test_glossary_file_is_valid_and_expands_plain_words() -> None:
 def test_a_bad_glossary_is_refused_at_load(text: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         glossary.parse(text)
+
+
+def test_unknown_dutch_compounds_are_split_into_words_of_the_act() -> None:
+    vocabulary = {"water": 40, "voorziening": 12, "product": 90, "regels": 70, "net": 1}
+    assert split_compound("watervoorziening", vocabulary) == ("water", "voorziening")
+    assert split_compound("productregels", vocabulary) == ("product", "regels")
+    assert split_compound("productsregels", vocabulary) == ("product", "regels")  # linking -s-
+    assert split_compound("water", vocabulary) is None  # known word
+    assert split_compound("gezichtsherkenning", vocabulary) is None  # parts unknown
+    assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == \
+        terms("water voorziening", "nl")

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import snowballstemmer
 
 from fabriek.compliance.search.corpus import Unit, load_units, text_hash
-from fabriek.compliance.search.text import Lang, terms
+from fabriek.compliance.search.text import Lang, terms, words
 
 # Bump when units, terms or the schema change: old cache files are then rebuilt.
 INDEX_VERSION = "5"
@@ -64,6 +65,9 @@ class FullTextIndex:
     def __init__(self, path: Path, lang: Lang, units: list[Unit]) -> None:
         self.path, self.lang, self.units = path, lang, units
         self._local = threading.local()
+        # Surface words of the text with their counts, for splitting a question's compounds.
+        self.vocabulary: Counter[str] = Counter(
+            w for u in units for w in words(f"{u.title}\n{u.lead}\n{u.text}"))
 
     @classmethod
     def open(cls, cache_dir: Path, lang: Lang) -> FullTextIndex:

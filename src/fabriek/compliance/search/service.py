@@ -24,7 +24,14 @@ from fabriek.compliance.search.ranking import (
     rank_items,
 )
 from fabriek.compliance.search.schemas import ActAnswer, Mode, Passage
-from fabriek.compliance.search.text import LANGS, LANGUAGE_NAMES, Lang, detect_language, terms
+from fabriek.compliance.search.text import (
+    LANGS,
+    LANGUAGE_NAMES,
+    Lang,
+    compound_parts,
+    detect_language,
+    terms,
+)
 from fabriek.errors import ValidationFailed
 
 log = logging.getLogger("fabriek.compliance.search")
@@ -169,14 +176,16 @@ class ActSearch:
             chosen, language = detection.lang, detection.explanation
         else:
             language = f"language {LANGUAGE_NAMES[chosen]} as asked"
+        full_text = self.index(chosen)
+        params = self.params[chosen]
         question_terms = terms(text, chosen)
         if not question_terms:
             raise ValidationFailed("the question has only common words like 'what' or 'is'; "
                                    "say what it is about", field="q")
-        full_text = self.index(chosen)
-        params = self.params[chosen]
-        expanded = question_terms + expand(question_terms, chosen) if params.expand \
-            else question_terms
+        expanded = question_terms + compound_parts(text, chosen, full_text.vocabulary) \
+            if params.split_compounds else list(question_terms)
+        if params.expand:
+            expanded += expand(expanded, chosen)
         hits = full_text.search(expanded, params.candidates)
         reranker = self.semantic_index(chosen, wait=wait)
         similarities = reranker.similarities(text) if reranker is not None else None

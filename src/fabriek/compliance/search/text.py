@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -79,6 +80,31 @@ def terms(text: str, lang: Lang, *, keep_stop_words: bool = False) -> list[str]:
     return [_stem(lang, w) for w in words(text) if keep_stop_words or w not in stops]
 
 
+_LINKS = ("", "s", "e", "en")  # Dutch compounds join their parts with -s-, -e-, -en- or nothing
+
+
+def split_compound(word: str, vocabulary: Mapping[str, int]) -> tuple[str, str] | None:
+    """Two words of the Act that make up an unknown word ('elektriciteitsnet' → 'elektriciteit',
+    'net'), the split whose rarer part is most frequent; None for known or unsplittable words.
+
+    Dutch writes compounds as one word, so a question's 'watervoorziening' would otherwise
+    never meet the Act's 'voorziening van water'."""
+    if word in vocabulary or len(word) < 7:
+        return None
+    best: tuple[int, str, str] | None = None
+    for cut in range(3, len(word) - 2):
+        head, rest = word[:cut], word[cut:]
+        if head not in vocabulary:
+            continue
+        for link in _LINKS:
+            tail = rest[len(link):]
+            if rest.startswith(link) and len(tail) >= 3 and tail in vocabulary:
+                score = min(vocabulary[head], vocabulary[tail])
+                if best is None or score > best[0]:
+                    best = (score, head, tail)
+    return None if best is None else (best[1], best[2])
+
+
 @dataclass(frozen=True)
 class Detection:
     lang: Lang
@@ -106,3 +132,14 @@ def detect_language(text: str) -> Detection:
 
 def _other(lang: Lang) -> Lang:
     return "nl" if lang == "en" else "en"
+
+
+def compound_parts(text: str, lang: Lang, vocabulary: Mapping[str, int]) -> list[str]:
+    """Stemmed parts of the text's words that the Act does not use but are two words it does."""
+    stops = STOP_WORDS[lang]
+    parts: list[str] = []
+    for word in words(text):
+        split = None if word in stops else split_compound(word, vocabulary)
+        if split:
+            parts.extend(_stem(lang, p) for p in split if p not in stops)
+    return parts
