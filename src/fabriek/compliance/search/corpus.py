@@ -23,7 +23,7 @@ from typing import Any
 
 from fabriek.compliance.search.text import Lang
 
-DATA_PACKAGE = "fabriek.compliance.data"
+DATA_PACKAGE = "fabriek.compliance"  # files in its data/ folder (package data, no module)
 EURLEX = "https://eur-lex.europa.eu/eli/reg/2024/1689/oj"
 _EURLEX_LANG = {"en": "eng", "nl": "nld"}
 
@@ -51,7 +51,7 @@ class Unit:
 
 
 def data_path(lang: Lang) -> Path:
-    return Path(str(resources.files(DATA_PACKAGE).joinpath(f"ai_act_{lang}.json")))
+    return Path(str(resources.files(DATA_PACKAGE).joinpath("data", f"ai_act_{lang}.json")))
 
 
 @lru_cache(maxsize=2)

@@ -81,7 +81,6 @@ class ActSearch:
                  params: dict[Lang, RankParams] | None = None) -> None:
         self.cache_dir = cache_dir
         self.params = params or DEFAULT_PARAMS
-        self._want_semantic = semantic
         self._lock = threading.Lock()
         self._indexes: dict[Lang, FullTextIndex] = {}
         self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
