@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fabriek.compliance.search import ActAnswer, ActSearch
 from fabriek.compliance.search import service as search_service
@@ -144,3 +146,15 @@ def test_requiring_the_semantic_extra_when_missing_fails_at_start(
     monkeypatch.setattr(search_service.embeddings, "missing_packages", lambda: ["torch"])
     with pytest.raises(RuntimeError, match="act-semantic"):
         ActSearch(cache_dir(), semantic=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(question=st.text(max_size=600), lang=st.sampled_from([None, "en", "nl"]))
+def test_any_text_is_answered_or_refused_clearly(question: str, lang: str | None) -> None:
+    try:
+        answer = full_text().ask(question, lang=lang)
+    except ValidationFailed as refused:
+        assert refused.extra["field"] == "q"
+        return
+    assert answer.lang in ("en", "nl")
+    assert all(p.quote and p.link for p in answer.results + answer.recitals)
