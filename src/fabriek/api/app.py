@@ -11,7 +11,15 @@ from fabriek import __version__
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
-from fabriek.api.routes import allocations, factories, jobs, meta, organisations, proposals
+from fabriek.api.routes import (
+    act_ask,
+    allocations,
+    factories,
+    jobs,
+    meta,
+    organisations,
+    proposals,
+)
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.installation import installation_uid
@@ -72,6 +80,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs, factories):
+    for module in (meta, organisations, proposals, allocations, jobs, factories, act_ask):
         app.include_router(module.router)
     return app

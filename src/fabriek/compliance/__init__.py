@@ -1,0 +1,1 @@
+"""The AI Act helpdesk: self-assessment, admission gate, compute ledger, cited answers."""

@@ -1,0 +1,219 @@
+"""Answering a question about the AI Act: check it, pick the language, rank, quote, link.
+
+`ActSearch` holds the per-language indexes (opened lazily, built once into the cache
+directory) and, when the `act-semantic` extra is installed and not switched off, the
+embedding re-ranker. It is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import unicodedata
+from pathlib import Path
+
+from fabriek.compliance.search import semantic as embeddings
+from fabriek.compliance.search.glossary import expand
+from fabriek.compliance.search.index import FullTextIndex
+from fabriek.compliance.search.ranking import (
+    DEFAULT_PARAMS,
+    RankParams,
+    fuse,
+    quote,
+    rank_items,
+)
+from fabriek.compliance.search.schemas import ActAnswer, Mode, Passage
+from fabriek.compliance.search.text import (
+    LANGS,
+    LANGUAGE_NAMES,
+    Lang,
+    compound_parts,
+    detect_language,
+    terms,
+)
+from fabriek.errors import ValidationFailed
+
+log = logging.getLogger("fabriek.compliance.search")
+
+MAX_QUESTION = 500
+MAX_LIMIT = 20
+_WHITESPACE_CONTROLS = frozenset("\n\r\t")
+
+
+def clean_question(question: str) -> str:
+    """The question trimmed to one line, or a ValidationFailed saying what is wrong."""
+    for ch in question:
+        if unicodedata.category(ch) == "Cc" and ch not in _WHITESPACE_CONTROLS:
+            raise ValidationFailed(f"the question contains control character U+{ord(ch):04X}; "
+                                   "send plain text", field="q")
+    cleaned = " ".join(question.split())
+    if not cleaned:
+        raise ValidationFailed("the question is empty; ask something, e.g. "
+                               "'Is emotion recognition at work allowed?'", field="q")
+    if len(cleaned) > MAX_QUESTION:
+        raise ValidationFailed(f"the question is {len(cleaned)} characters long; at most "
+                               f"{MAX_QUESTION} are searched, so shorten it", field="q")
+    return cleaned
+
+
+def check_lang(lang: str | None) -> Lang | None:
+    if lang is None or lang in LANGS:
+        return lang  # type: ignore[return-value]
+    raise ValidationFailed(f"language {lang!r} is not available; use one of "
+                           f"{', '.join(LANGS)} or leave it out to detect it", field="lang")
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    return limit
+
+
+class ActSearch:
+    """Question answering over the Act in English and Dutch.
+
+    `semantic`: None uses the re-ranker when its extra is installed, False never does (the
+    full-text fallback), True requires it.
+    """
+
+    def __init__(self, cache_dir: Path, *, semantic: bool | None = None,
+                 params: dict[Lang, RankParams] | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.params = params or DEFAULT_PARAMS
+        self._lock = threading.Lock()
+        self._indexes: dict[Lang, FullTextIndex] = {}
+        self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
+        self._semantic_failed: set[Lang] = set()
+        self._semantic_lock = threading.Lock()
+        self._building: dict[Lang, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._encoder: embeddings.Encoder | None = None
+        missing = embeddings.missing_packages()
+        if semantic is False:
+            self.semantic_note = "semantic re-ranking switched off: full-text (BM25) ranking"
+        elif missing:
+            if semantic:
+                raise RuntimeError(f"semantic re-ranking needs the '{embeddings.EXTRA}' extra "
+                                   f"(missing: {', '.join(missing)})")
+            self.semantic_note = (f"full-text (BM25) ranking only: semantic re-ranking needs "
+                                  f"pip install 'fabriek[{embeddings.EXTRA}]'")
+        else:
+            self.semantic_note = (f"full-text (BM25) candidates re-ranked with "
+                                  f"{embeddings.MODEL_NAME} sentence embeddings")
+        self.uses_semantic = semantic is not False and not missing
+
+    def index(self, lang: Lang) -> FullTextIndex:
+        with self._lock:
+            if lang not in self._indexes:
+                self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
+            return self._indexes[lang]
+
+    def semantic_index(self, lang: Lang, *, wait: bool = True
+                       ) -> embeddings.SemanticIndex | None:
+        """The re-ranker for `lang`, or None when off. With wait=False a missing one is built
+        in the background (the model loads in seconds, embedding the corpus takes a minute or
+        two on a small machine) and None is returned until it is ready."""
+        if not self.uses_semantic or self.params[lang].semantic_weight <= 0:
+            return None
+        with self._lock:
+            if lang in self._semantic or lang in self._semantic_failed:
+                return self._semantic.get(lang)
+            if not wait:
+                if lang not in self._building:
+                    self._building[lang] = threading.Thread(
+                        target=self._build_semantic, args=(lang,), daemon=True,
+                        name=f"act-embeddings-{lang}")
+                    self._building[lang].start()
+                    atexit.register(self.close)
+                return None
+        return self._build_semantic(lang)
+
+    def _build_semantic(self, lang: Lang) -> embeddings.SemanticIndex | None:
+        full_text = self.index(lang)
+        with self._semantic_lock:  # one build at a time, and never the same one twice
+            if lang in self._semantic or lang in self._semantic_failed:
+                return self._semantic.get(lang)
+            try:
+                if self._encoder is None:
+                    self._encoder = embeddings.MiniLM()
+                built = embeddings.SemanticIndex.open(self._encoder, full_text.units,
+                                                      full_text.path, lang, stop=self._stop)
+            except embeddings.Cancelled:
+                return None
+            except Exception:
+                if self._stop.is_set():
+                    return None  # the process is exiting under it; nothing to report
+                log.exception("semantic re-ranking for %s failed; full text only", lang)
+                self._semantic_failed.add(lang)
+                return None
+            self._semantic[lang] = built
+            return built
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop background embedding and wait for it: a daemon thread killed inside torch at
+        interpreter exit aborts the process. One chunk takes a few seconds at most."""
+        self._stop.set()
+        for thread in list(self._building.values()):
+            thread.join(timeout)
+
+    def warm(self, langs: tuple[Lang, ...] = LANGS) -> None:
+        """Open (and if need be build) every index now rather than at the first question."""
+        for lang in langs:
+            self.index(lang)
+            self.semantic_index(lang, wait=True)
+
+    def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
+            recitals: int = 2, wait: bool = True) -> ActAnswer:
+        """Ranked, quoted passages for `question`. wait=False never blocks on building the
+        re-ranker (the API's choice): such an answer is full text only and says so."""
+        text = clean_question(question)
+        chosen = check_lang(lang)
+        check_limit(limit)
+        if chosen is None:
+            detection = detect_language(text)
+            chosen, language = detection.lang, detection.explanation
+        else:
+            language = f"language {LANGUAGE_NAMES[chosen]} as asked"
+        full_text = self.index(chosen)
+        params = self.params[chosen]
+        question_terms = terms(text, chosen)
+        if not question_terms:
+            raise ValidationFailed("the question has only common words like 'what' or 'is'; "
+                                   "say what it is about", field="q")
+        expanded = question_terms + compound_parts(text, chosen, full_text.vocabulary) \
+            if params.split_compounds else list(question_terms)
+        if params.expand:
+            expanded += expand(expanded, chosen)
+        hits = full_text.search(expanded, params.candidates)
+        reranker = self.semantic_index(chosen, wait=wait)
+        similarities = reranker.similarities(text) if reranker is not None else None
+        mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
+        note = self.semantic_note
+        if self.uses_semantic and reranker is None:
+            if params.semantic_weight <= 0:
+                note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
+                        f"{LANGUAGE_NAMES[chosen]}, where it did not help")
+            elif chosen in self._semantic_failed:
+                note = "full-text (BM25) ranking: the semantic re-ranker failed to load"
+            else:
+                note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
+                        "prepared (first use); later answers will use it")
+        ranked = fuse(hits, similarities, params)
+        provisions: list[Passage] = []
+        explanations: list[Passage] = []
+        for item_id, best, score in rank_items(ranked, full_text.units, params):
+            unit = full_text.units[best.unit_id]
+            bucket = explanations if unit.kind == "recital" else provisions
+            wanted = recitals if unit.kind == "recital" else limit
+            if len(bucket) >= wanted:
+                if len(provisions) >= limit and len(explanations) >= recitals:
+                    break
+                continue
+            q = quote(unit, expanded)
+            bucket.append(Passage(rank=len(bucket) + 1, item=item_id, kind=unit.kind,
+                                  label=unit.label, title=unit.title, citation=q.citation,
+                                  quote=q.text, excerpt=q.excerpt, link=unit.link,
+                                  score=round(score, 4)))
+        return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
+                         mode_note=note, results=provisions, recitals=explanations)

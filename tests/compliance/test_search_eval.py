@@ -1,0 +1,71 @@
+"""The evaluation set itself: big enough, both languages, real provisions, full coverage of
+what the self-assessment tree touches, and worded by people rather than copied from the Act."""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fabriek.compliance.search.text import words
+from tests.compliance.search_support import items
+
+pytestmark = pytest.mark.unit
+
+QUESTIONS = Path(__file__).parent / "eval" / "questions.yaml"
+
+MUST_COVER = {
+    "Article 2", "Article 3", "Article 5", "Article 6", "Annex I", "Annex III", "Article 50",
+    *(f"Article {n}" for n in range(51, 56)), *(f"Article {n}" for n in range(9, 16)),
+    "Article 16", "Article 26", "Article 27", "Article 43", "Article 49", "Article 57",
+    "Article 72", "Article 73", "Article 99", "Article 113",
+}
+
+
+@cache
+def load_questions() -> list[dict[str, Any]]:
+    return yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]
+
+
+def test_at_least_60_questions_in_english_and_dutch_with_unique_ids() -> None:
+    questions = load_questions()
+    assert len(questions) >= 60
+    assert len({q["id"] for q in questions}) == len(questions)
+    for q in questions:
+        assert q["en"].strip() and q["nl"].strip() and q["en"] != q["nl"], q["id"]
+        assert q["expected"], q["id"]
+
+
+def test_halves_are_balanced() -> None:
+    splits = Counter(q["split"] for q in load_questions())
+    assert set(splits) == {"dev", "test"}
+    assert abs(splits["dev"] - splits["test"]) <= 1
+
+
+def test_expected_provisions_exist_in_both_texts() -> None:
+    for q in load_questions():
+        for item in q["expected"]:
+            assert item in items("en") and item in items("nl"), (q["id"], item)
+
+
+def test_every_part_the_decision_tree_touches_is_asked_about() -> None:
+    asked = {item for q in load_questions() for item in q["expected"]}
+    assert MUST_COVER - asked == set()
+
+
+@pytest.mark.parametrize("lang", ["en", "nl"])
+def test_questions_do_not_copy_the_act(lang: str) -> None:
+    """No question shares a run of eight words with a provision it expects (shorter runs are
+    names of things: 'een AI-systeem met een hoog risico' is seven)."""
+    n = 8
+    for q in load_questions():
+        asked = words(q[lang])
+        runs = {tuple(asked[i:i + n]) for i in range(len(asked) - n + 1)}
+        for item in q["expected"]:
+            text = words(items(lang)[item]["text"])
+            copied = runs & {tuple(text[i:i + n]) for i in range(len(text) - n + 1)}
+            assert not copied, (q["id"], lang, copied)

@@ -1,0 +1,96 @@
+"""Semantic re-ranking with the packaged all-MiniLM-L6-v2 model (extra `act-semantic`).
+
+Skipped, with the reason, where the extra is not installed; the full-text fallback is tested
+in test_search_answers.py whether or not it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabriek.compliance.search import ActSearch, corpus
+from fabriek.compliance.search.index import Hit
+from fabriek.compliance.search.ranking import RankParams, fuse, rank_items
+from fabriek.compliance.search.semantic import MiniLM, SemanticIndex, missing_packages
+
+pytestmark = [
+    pytest.mark.unit,
+    pytest.mark.skipif(bool(missing_packages()),
+                       reason="semantic re-ranking needs the 'act-semantic' extra "
+                              f"(not installed here: {', '.join(missing_packages())})"),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> MiniLM:
+    return MiniLM()
+
+
+def _sample() -> list[corpus.Unit]:
+    wanted = {"Article 5(1)(f)", "Article 50(1)", "Article 99(3)", "Article 10(2)",
+              "Annex III, point 4", "Article 4", "Article 14(1)", "Article 51(2)"}
+    return [u for u in corpus.load_units("en") if u.citation in wanted]
+
+
+def test_the_packaged_model_loads_offline_and_embeds_unit_vectors(encoder: MiniLM) -> None:
+    vectors = encoder.encode(["a chatbot must say it is a machine", "fines for breaches"])
+    assert vectors.shape == (2, 384)
+    assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
+
+
+def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM,
+                                                         tmp_path: Path) -> None:
+    units = _sample()
+    semantic = SemanticIndex.open(encoder, units, tmp_path / "act-index-en-x.sqlite", "en")
+    for question, citation in [
+        ("How much money will we have to pay if we break the law?", "Article 99(3)"),
+        ("Tell users they are talking with a machine", "Article 50(1)"),
+        ("Staff who use AI need enough knowledge of it", "Article 4"),
+        ("A person must be able to watch over the system and step in", "Article 14(1)"),
+    ]:
+        sims = semantic.similarities(question)
+        assert units[int(sims.argmax())].citation == citation, question
+
+
+def test_embeddings_are_cached_beside_the_index_and_reused(encoder: MiniLM,
+                                                           tmp_path: Path) -> None:
+    units = _sample()
+    index_file = tmp_path / "act-index-en-abc.sqlite"
+    SemanticIndex.open(encoder, units, index_file, "en")
+    cached = list(tmp_path.glob("act-index-en-abc-*.npy"))
+    assert len(cached) == 1
+    built = cached[0].stat().st_mtime_ns
+    again = SemanticIndex.open(encoder, units, index_file, "en")
+    assert cached[0].stat().st_mtime_ns == built
+    assert again.vectors.shape == (len(units), 384)
+
+
+def test_fusion_lifts_a_semantic_match_that_bm25_ranked_low() -> None:
+    hits = [Hit(0, 10.0), Hit(1, 9.0), Hit(2, 1.0)]
+    sims = [0.1, 0.2, 0.9]
+    fused = fuse(hits, sims, RankParams(semantic_weight=0.5))
+    assert fused[0].unit_id == 2
+    assert fuse(hits, None, RankParams())[0].unit_id == 0  # full text only keeps BM25's order
+
+
+def test_items_are_ranked_by_their_best_unit() -> None:
+    units = _sample()
+    fused = fuse([Hit(i, float(len(units) - i)) for i in range(len(units))], None, RankParams())
+    ranked = rank_items(fused, units, RankParams(second_unit_weight=0.0))
+    assert [item for item, _, _ in ranked] == list(dict.fromkeys(u.item_id for u in units))
+
+
+@pytest.mark.slow
+def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
+    """Embeds the whole English text (a minute or two on a small machine)."""
+    search = ActSearch(tmp_path)
+    first = search.ask("Must we tell customers they are chatting with a bot?", lang="en",
+                       wait=False)
+    assert first.mode == "full-text"  # the re-ranker is being built in the background
+    assert "being prepared" in first.mode_note
+    search.warm(("en",))
+    answer = search.ask("Must we tell customers they are chatting with a bot?", lang="en")
+    assert answer.mode == "full-text+semantic"
+    assert "Article 50" in [p.item for p in answer.results[:3]]
