@@ -16,7 +16,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$extras" = test ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # The tests cover the AI Act search's semantic re-ranking too, which needs torch: its CPU
+  # wheel first, or pip pulls the newest CUDA build (several GB).
+  .venv/bin/python -m pip install -q torch==2.13.0
+  .venv/bin/python -m pip install -q -e '.[test,act-semantic]'
 else
   .venv/bin/python -m pip install -q -e '.[postgresql]'
 fi
