@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fabriek.access.enums import AllocationState
@@ -54,6 +56,7 @@ log = logging.getLogger("fabriek.reconciler")
 
 MAX_SUBMIT_ATTEMPTS = 3
 RETRY_AFTER = timedelta(seconds=2)
+HEALTH_REFRESH = timedelta(seconds=60)  # rewrite an unchanged site_health row this often
 FINAL = {ExternalState.completed: JobState.completed, ExternalState.failed: JobState.failed,
          ExternalState.cancelled: JobState.cancelled, ExternalState.timeout: JobState.timeout}
 
@@ -137,6 +140,7 @@ class Reconciler:
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
         self._wake = threading.Event()
+        self._health_seen: dict[tuple[str, str], tuple[bool, datetime]] = {}
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -178,17 +182,23 @@ class Reconciler:
     def _health(self, key: tuple[str, str], ok: bool, error: str,
                 now: datetime | None = None) -> None:
         now = now or utcnow()
+        last = self._health_seen.get(key)
+        if last is not None and last[0] == ok and now - last[1] < HEALTH_REFRESH:
+            return  # nothing new to write (a write per partition per pass would be noise)
+        self._health_seen[key] = (ok, now)
         with self.db.unit_of_work() as s:
-            row = s.get(SiteHealth, key, with_for_update=True)
-            if row is None:
-                s.add(SiteHealth(factory=key[0], partition=key[1], reachable=ok, checked_at=now,
-                                 since=now, last_error=error))
-                changed = not ok
-            else:
-                changed = row.reachable != ok
-                if changed:
-                    row.reachable, row.since = ok, now
-                row.checked_at, row.last_error = now, error
+            # Several workers probe at once: create the row if missing, then lock it.
+            insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+            s.execute(insert(SiteHealth).values(
+                factory=key[0], partition=key[1], reachable=ok, checked_at=now, since=now,
+                last_error=error).on_conflict_do_nothing())
+            row = s.execute(select(SiteHealth).where(
+                SiteHealth.factory == key[0], SiteHealth.partition == key[1])
+                .with_for_update()).scalar_one()
+            changed = row.reachable != ok
+            if changed:
+                row.reachable, row.since = ok, now
+            row.checked_at, row.last_error = now, error
         if changed:
             log.warning("%s/%s %s", *key, "answers again" if ok else f"does not answer: {error}")
 
