@@ -15,10 +15,17 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fabriek.compliance.act_text import ActText, Lang
-from fabriek.kit.policydata import read_policy
+from fabriek.kit.policydata import PolicyFileError, read_policy
 
 END = "END"
 TREE_FILE, DATES_FILE = "ai-act-tree", "ai-act-dates"
@@ -279,8 +286,12 @@ def missing_citations(tree: Tree, act: ActText) -> list[str]:
 
 def load_tree(override_dir: Path | None = None) -> Tree:
     """Read and validate the tree and the dates (PolicyFileError names the file and field)."""
-    return Tree(data=read_policy(TREE_FILE, TreeData, override_dir),
-                dates=read_policy(DATES_FILE, ActDates, override_dir))
+    data = read_policy(TREE_FILE, TreeData, override_dir)
+    dates = read_policy(DATES_FILE, ActDates, override_dir)
+    try:
+        return Tree(data=data, dates=dates)
+    except ValidationError as exc:
+        raise PolicyFileError(f"{TREE_FILE}.yaml with {DATES_FILE}.yaml: {exc}") from exc
 
 
 @cache
