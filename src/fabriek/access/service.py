@@ -6,7 +6,7 @@ the edge (API request, CLI command, task) owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,12 +71,19 @@ def _forget_known(session: Session) -> None:
     session.info.pop(_KNOWN, None)
 
 
+# --- context providers: other capabilities hand admission checks their data ---------------
+# A provider reads what its checks need about a proposal; its dict is merged into
+# CheckContext.extra (e.g. compliance's AI Act self-assessment, fabriek.compliance.gate).
+ContextProvider = Callable[[Session, Proposal], Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class AccessConfig:
     """Policy and the admission checks in force; built once at start-up."""
 
     policy: AccessPolicy
     checks: Sequence[AdmissionCheck] = DEFAULT_CHECKS
+    context_providers: Sequence[ContextProvider] = ()
 
     def mode(self, mode_id: str) -> AccessMode:
         mode = self.policy.modes.mode(mode_id)
@@ -287,6 +294,8 @@ def _context(session: Session, proposal: Proposal, mode: AccessMode, config: Acc
                                                  now.date()),
         organisation_vouched=org.vouched_at is not None,
         today=now.date(),
+        extra={k: v for provide in config.context_providers
+               for k, v in provide(session, proposal).items()},
     )
 
 

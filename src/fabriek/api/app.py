@@ -11,7 +11,8 @@ from fabriek import __version__
 from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
-from fabriek.api.routes import allocations, jobs, meta, organisations, proposals
+from fabriek.api.routes import act, allocations, jobs, meta, organisations, proposals
+from fabriek.compliance.gate import with_ai_act
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.installation import installation_uid
@@ -27,7 +28,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     db = database or Database(settings)
     owns_db = database is None
-    access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
+    access = access or with_ai_act(AccessConfig(policy=AccessPolicy.load(settings.policy_dir)))
     executors = executors or build_executors(settings, access.policy.factories,
                                              namespace=installation_uid(db))
     reconciler = Reconciler(db, executors, access)
@@ -65,6 +66,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.executors = executors
     app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs):
+    for module in (meta, organisations, proposals, allocations, jobs, act):
         app.include_router(module.router)
     return app
