@@ -108,6 +108,17 @@ def refresh(session: Session, organisation_id: int, models: Iterable[str],
     return made
 
 
+def refresh_allocations(session: Session, allocation_ids: Iterable[int],
+                        peak_flops: PeakFlops) -> list[LedgerWarning]:
+    """Record the crossings of every model that ran on these allocations (reconciler)."""
+    pairs = session.execute(select(Job.organisation_id, Job.model).where(
+        Job.allocation_id.in_(list(allocation_ids)), Job.model.is_not(None)).distinct()).all()
+    made: list[LedgerWarning] = []
+    for organisation_id, model in sorted(pairs):
+        made += refresh(session, organisation_id, [model], peak_flops)
+    return made
+
+
 def _worst_case_flop(gpus: int, time_limit_minutes: int, peak: float | None,
                      utilisation: float) -> float:
     return 0.0 if peak is None else pol.job_flop(gpus * time_limit_minutes / 60.0, peak,

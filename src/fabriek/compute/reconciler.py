@@ -29,6 +29,8 @@ from fabriek.access.models import Allocation
 from fabriek.access.service import AccessConfig, roll_allocation_states
 from fabriek.access.tasks import release_due_cutoffs
 from fabriek.audit.service import record
+from fabriek.compliance import ledger as act_ledger
+from fabriek.compliance.ledger_gpus import peak_flops_from_factories
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import ExternalState, JobState
 from fabriek.compute.executors.base import (
@@ -384,3 +386,6 @@ class Reconciler:
                 record(s, SYSTEM, "allocation.usage-warning", subject_type="allocation",
                        subject_id=allocation_id, organisation_id=allocation.organisation_id,
                        reason=message, data={"threshold_percent": threshold})
+        # The AI Act compute ledger records the FLOP thresholds models crossed.
+        act_ledger.refresh_allocations(s, allocation_ids,
+                                       peak_flops_from_factories(self.config.policy.factories))
