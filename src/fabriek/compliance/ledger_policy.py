@@ -32,7 +32,7 @@ class Threshold:
 
     @property
     def flop(self) -> float:
-        return 10.0 ** self.exponent
+        return float(f"1e{self.exponent}")  # 10.0 ** 23 is 1.0000000000000001e23
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
