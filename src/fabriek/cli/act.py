@@ -30,10 +30,8 @@ OrgOpt = Annotated[int, typer.Option("--org", help="Your organisation the assess
 
 def _tree(ctx: typer.Context) -> Tree:
     raw = client(ctx).request("GET", "/act/tree")
-    dates = raw.pop("dates")
-    raw.pop("version")
-    return Tree(data=TreeData.model_validate(raw),
-                dates=ActDates(version="served", dates=dates))
+    dates = ActDates(version=raw.pop("dates_version"), dates=raw.pop("dates"))
+    return Tree(data=TreeData.model_validate(raw), dates=dates)
 
 
 def _ask(question: Question, lang: str) -> str | list[str]:

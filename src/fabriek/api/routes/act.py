@@ -56,8 +56,9 @@ Peak = Annotated[PeakFlops, Depends(_peak_flops)]
 @router.get("/act/tree")
 def tree(act_tree: ActTree) -> dict[str, Any]:
     """The self-assessment tree (questions, options, citations, outcomes) and its dates."""
-    return {"version": act_tree.version, **act_tree.data.model_dump(mode="json"),
-            "dates": act_tree.dates.model_dump(mode="json")["dates"]}
+    dates = act_tree.dates.model_dump(mode="json")
+    return {**act_tree.data.model_dump(mode="json"), "dates_version": dates["version"],
+            "dates": dates["dates"]}
 
 
 @router.post("/act/assessments", response_model=AssessmentRead, status_code=201)
