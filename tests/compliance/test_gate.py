@@ -221,3 +221,15 @@ def test_direct_allocations_pass_the_gate_without_an_assessment(app_client, appl
     assert r.status_code == 201, r.text
     gate = next(c for c in r.json()["checks"] if c["check"] == "ai-act")
     assert gate["passed"] and "direct allocation" in gate["message"]
+
+
+def test_with_ai_act_adds_the_check_and_its_context_provider_once(access_policy):
+    from fabriek.access.service import AccessConfig
+    from fabriek.compliance.gate import ai_act_context, check_ai_act, with_ai_act
+
+    plain = AccessConfig(policy=access_policy)
+    wired = with_ai_act(with_ai_act(plain))
+
+    assert list(wired.checks) == [*plain.checks, check_ai_act]
+    assert list(wired.context_providers) == [ai_act_context]
+    assert plain.context_providers == ()
