@@ -3,6 +3,7 @@ answers file), attach the assessment to a proposal, and read a model's compute l
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,13 @@ from fabriek.compliance.tree_engine import next_question
 
 app = typer.Typer(help="AI Act helpdesk: self-assessment, the proposal gate, compute ledger.",
                   no_args_is_help=True)
+
+# `fabriek act ask` (cited answers from the Act's text) is written beside this module as
+# fabriek.cli.act_ask.ask; registered here once that module is present (after the merge).
+if find_spec("fabriek.cli.act_ask") is not None:
+    from fabriek.cli.act_ask import ask  # type: ignore[import-not-found, unused-ignore]
+
+    app.command("ask")(ask)
 
 LangOpt = Annotated[str, typer.Option("--lang", help="Language of questions and outcome: en "
                                       "or nl.", case_sensitive=False)]
@@ -66,10 +74,23 @@ def _answers_from(path: Path) -> dict[str, Any]:
     return answers
 
 
+_WORDS = {
+    "en": {"title": "Self-assessment", "role": "role", "obligations": "Obligations",
+           "from": "From", "obligation": "Obligation", "articles": "Articles",
+           "basis": "Basis of date", "why": "Why: the answers that led here",
+           "question": "Question", "answer": "Answer"},
+    "nl": {"title": "Zelfbeoordeling", "role": "rol", "obligations": "Verplichtingen",
+           "from": "Vanaf", "obligation": "Verplichting", "articles": "Artikelen",
+           "basis": "Grondslag datum", "why": "Waarom: de antwoorden die hiertoe leidden",
+           "question": "Vraag", "answer": "Antwoord"},
+}
+
+
 def _outcome(item: AssessmentRead) -> None:
     o = item.outcome
-    out.show(f"[bold]Self-assessment {item.id}[/] (tree {o.tree_version}, {o.lang}) — "
-             f"role: {escape(o.role_label or '—')}")
+    w = _WORDS[o.lang]
+    out.show(f"[bold]{w['title']} {item.id}[/] (tree {o.tree_version}, {o.lang}) — "
+             f"{w['role']}: {escape(o.role_label or '—')}")
     for c in o.categories:
         style = "bold red" if c.id == "prohibited" else ("bold yellow" if c.notable else "green")
         out.show(f"[{style}]{escape(c.label)}[/] — {escape(c.summary)} "
@@ -77,17 +98,17 @@ def _outcome(item: AssessmentRead) -> None:
     for p in o.prohibited_practices:
         out.show(f"[red]✗ {p.citation}: {escape(p.text)}[/]")
     if o.obligations:
-        table = Table(title="Obligations", show_lines=False)
-        for column in ("From", "Obligation", "Articles", "Basis of date"):
+        table = Table(title=w["obligations"], show_lines=False)
+        for column in (w["from"], w["obligation"], w["articles"], w["basis"]):
             table.add_column(column)
         for ob in o.obligations:
             table.add_row(ob.applies_from, escape(ob.text), ", ".join(ob.cites), ob.date_basis)
         out.show(table)
     for a in o.advice:
         out.show(f"[cyan]→[/] {escape(a.text)} [dim]({', '.join(a.cites)})[/]")
-    path = Table(title="Why: the answers that led here")
-    path.add_column("Question")
-    path.add_column("Answer")
+    path = Table(title=w["why"])
+    path.add_column(w["question"])
+    path.add_column(w["answer"])
     for step in o.path:
         path.add_row(escape(step.text), escape("; ".join(a.text for a in step.answers)))
     out.show(path)
