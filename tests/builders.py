@@ -27,3 +27,17 @@ def proposal(organisation_id: int, mode: str = "playground", **over: Any) -> dic
         "ethics_signed_by": "Anna de Vries, CEO",
     }
     return {**body, **over}
+
+
+# A minimal AI Act self-assessment (a provider's minimal-risk system) that every proposal in
+# the tests carries unless a test is about the AI Act gate (fabriek.compliance.gate).
+MINIMAL_RISK_ANSWERS: dict[str, Any] = {
+    "kind": "system", "definition": "yes", "role": "provider", "scope": "placed-in-eu",
+    "exclusions": "none", "prohibited": ["none"], "annex_i": "no", "annex_iii": "none",
+    "transparency": ["none"], "open_source": "no"}
+
+
+def assessment(organisation_id: int, answers: dict[str, Any] | None = None,
+               lang: str = "en") -> dict[str, Any]:
+    return {"organisation_id": organisation_id, "lang": lang,
+            "answers": MINIMAL_RISK_ANSWERS if answers is None else answers}

@@ -20,6 +20,7 @@ from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api.app import create_app
 from fabriek.audit.chain import GENESIS
+from fabriek.compliance.gate import with_ai_act
 from fabriek.db.migrate import upgrade
 from fabriek.db.registry import metadata
 from fabriek.db.session import Database
@@ -117,7 +118,7 @@ def database(backend: str, _databases: dict[str, Database],
 
 @pytest.fixture
 def access(access_policy: AccessPolicy) -> AccessConfig:
-    return AccessConfig(policy=access_policy)
+    return with_ai_act(AccessConfig(policy=access_policy))
 
 
 @pytest.fixture

@@ -37,12 +37,27 @@ def org(client: TestClient, who: Person, *, vouch: bool = True, **over: Any) -> 
     return r.json()["id"]
 
 
+def self_assess(client: TestClient, who: Person, proposal: dict[str, Any],
+                answers: dict[str, Any] | None = None) -> int:
+    """Self-assess under the AI Act (minimal risk unless told) and attach it to the draft."""
+    r = client.post(f"{API}/act/assessments", headers=who.headers,
+                    json=builders.assessment(proposal["organisation_id"], answers))
+    assert r.status_code == 201, r.text
+    assessment_id = r.json()["id"]
+    r = client.put(f"{API}/proposals/{proposal['id']}/self-assessment", headers=who.headers,
+                   json={"assessment_id": assessment_id})
+    assert r.status_code == 200, r.text
+    return assessment_id
+
+
 def draft(client: TestClient, who: Person, org_id: int, mode: str = "playground",
           **over: Any) -> dict[str, Any]:
+    """A draft carrying a minimal-risk AI Act self-assessment."""
     r = client.post(f"{API}/proposals", json=builders.proposal(org_id, mode, **over),
                     headers=who.headers)
     assert r.status_code == 201, r.text
     assert r.json()["state"] == "draft"
+    self_assess(client, who, r.json())
     return r.json()
 
 

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from fabriek.identity.enums import Role
 from tests import builders
+from tests.api.helpers import draft
 from tests.conftest import Person
 
 pytestmark = pytest.mark.integration
@@ -20,11 +21,7 @@ def _org(client: TestClient, who: Person, **over: object) -> int:
 
 
 def _draft(client: TestClient, who: Person, org_id: int, mode: str, **over: object) -> dict:
-    r = client.post("/api/v1/proposals", json=builders.proposal(org_id, mode, **over),
-                    headers=who.headers)
-    assert r.status_code == 201, r.text
-    assert r.json()["state"] == "draft"
-    return r.json()
+    return draft(client, who, org_id, mode, **over)  # with its AI Act self-assessment
 
 
 def test_playground_is_accepted_automatically_with_an_allocation(app_client, make_person):
@@ -38,7 +35,8 @@ def test_playground_is_accepted_automatically_with_an_allocation(app_client, mak
     body = r.json()
     assert body["state"] == "accepted"
     assert body["reference"].startswith("FAB-") and "PG" in body["reference"]
-    assert all(c["passed"] for c in body["checks"]) and len(body["checks"]) == 11
+    assert all(c["passed"] for c in body["checks"]) and len(body["checks"]) == 12
+    assert body["checks"][-1]["check"] == "ai-act"
     assert body["gpu_hours_granted"] == 2000
     [allocation_id] = body["allocation_ids"]
     a = app_client.get(f"/api/v1/allocations/{allocation_id}", headers=applicant.headers).json()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import yaml
 from typer.testing import Result
 
 from tests import builders
@@ -30,6 +33,17 @@ def proposal_options(organisation_id: int, mode: str = "playground", **over: Any
             "--intended-system", p["intended_system"],
             "--civilian" if p["civilian_use"] else "--not-civilian",
             "--ethics", p["ethics_commitment"], "--signed-by", p["ethics_signed_by"]]
+
+
+def self_assessment(cli: Any, organisation_id: int, token: str) -> list[str]:
+    """`--self-assessment ID` options for a minimal-risk AI Act self-assessment made with
+    `fabriek act assess --answers` (every proposal needs one to pass admission)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "answers.yaml"
+        path.write_text(yaml.safe_dump(builders.MINIMAL_RISK_ANSWERS), encoding="utf-8")
+        made = cli.json("act", "assess", "--org", str(organisation_id), "--answers", str(path),
+                        token=token)
+    return ["--self-assessment", str(made["id"])]
 
 
 def error_lines(result: Result) -> list[str]:

@@ -29,7 +29,8 @@ def test_demo_ends_with_an_accepted_proposal_and_an_allocation():
     assert re.search(r"Priority class\s+entry", done.stdout)
     assert "Hello from the first Fabriek job" in done.stdout
     assert re.search(r"application to first job running: \d+\.\d s", done.stdout)
-    assert "11. Stop the server" in done.stdout
+    assert "AI Act: Transparency obligations (Article 50)" in done.stdout
+    assert "12. Stop the server" in done.stdout
 
 
 def test_demo_json_summary():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.cli.conftest import Cli
-from tests.cli.helpers import error_lines, org_options, proposal_options
+from tests.cli.helpers import error_lines, org_options, proposal_options, self_assessment
 from tests.conftest import Person
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 def allocation_id(cli: Cli, make_person) -> tuple[int, Person]:  # type: ignore[no-untyped-def]
     applicant = make_person("eva@tulpen.example.eu")
     org = cli.json("org", "register", *org_options(), "--vouch", token=applicant.token)
-    decided = cli.json("proposal", "create", *proposal_options(org["id"]), "--submit",
+    decided = cli.json("proposal", "create", *proposal_options(org["id"]),
+                       *self_assessment(cli, org["id"], applicant.token), "--submit",
                        token=applicant.token)
     return decided["allocation_ids"][0], applicant
 

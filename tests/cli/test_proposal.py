@@ -10,7 +10,7 @@ import yaml
 from fabriek.identity.enums import Role
 from tests import builders
 from tests.cli.conftest import Cli
-from tests.cli.helpers import error_lines, org_options, proposal_options
+from tests.cli.helpers import error_lines, org_options, proposal_options, self_assessment
 from tests.conftest import Person
 
 pytestmark = pytest.mark.integration
@@ -26,9 +26,15 @@ def org_id(cli: Cli, applicant: Person) -> int:
     return cli.json("org", "register", *org_options(), "--vouch", token=applicant.token)["id"]
 
 
+@pytest.fixture
+def assessed(cli: Cli, applicant: Person, org_id: int) -> list[str]:
+    return self_assessment(cli, org_id, applicant.token)
+
+
 def test_proposal_create_and_submit_on_playground_ends_accepted(cli: Cli, applicant: Person,
-                                                                org_id: int):
-    draft = cli.json("proposal", "create", *proposal_options(org_id), token=applicant.token)
+                                                                org_id: int, assessed):
+    draft = cli.json("proposal", "create", *proposal_options(org_id), *assessed,
+                     token=applicant.token)
 
     decided = cli.json("proposal", "submit", str(draft["id"]), token=applicant.token)
 
@@ -44,8 +50,8 @@ def test_proposal_create_and_submit_on_playground_ends_accepted(cli: Cli, applic
 
 
 def test_proposal_show_prints_the_checks_table_and_decision(cli: Cli, applicant: Person,
-                                                            org_id: int):
-    decided = cli.json("proposal", "create", *proposal_options(org_id), "--submit",
+                                                            org_id: int, assessed):
+    decided = cli.json("proposal", "create", *proposal_options(org_id), *assessed, "--submit",
                        token=applicant.token)
 
     result = cli("proposal", "show", str(decided["id"]), token=applicant.token)
@@ -59,9 +65,9 @@ def test_proposal_show_prints_the_checks_table_and_decision(cli: Cli, applicant:
 
 
 def test_proposal_failing_checks_is_rejected_with_reasons(cli: Cli, applicant: Person,
-                                                         org_id: int):
+                                                         org_id: int, assessed):
     decided = cli.json("proposal", "create", *proposal_options(org_id, gpu_hours=9000),
-                       "--not-civilian", "--submit", token=applicant.token)
+                       *assessed, "--not-civilian", "--submit", token=applicant.token)
 
     assert decided["state"] == "rejected"
     assert {c["check"] for c in decided["checks"] if not c["passed"]} == {
@@ -104,8 +110,9 @@ def test_proposal_create_without_required_options_is_a_usage_error(cli: Cli, app
         "--start-on, --intended-system, --civilian/--not-civilian"]
 
 
-def test_proposal_list_json_parses_and_filters(cli: Cli, applicant: Person, org_id: int):
-    accepted = cli.json("proposal", "create", *proposal_options(org_id), "--submit",
+def test_proposal_list_json_parses_and_filters(cli: Cli, applicant: Person, org_id: int,
+                                               assessed):
+    accepted = cli.json("proposal", "create", *proposal_options(org_id), *assessed, "--submit",
                         token=applicant.token)
     draft = cli.json("proposal", "create", *proposal_options(org_id), token=applicant.token)
 
@@ -130,8 +137,8 @@ def test_proposal_edit_then_withdraw(cli: Cli, applicant: Person, org_id: int):
 
 
 def test_proposal_submit_twice_exits_1_with_the_state_hint(cli: Cli, applicant: Person,
-                                                           org_id: int):
-    decided = cli.json("proposal", "create", *proposal_options(org_id), "--submit",
+                                                           org_id: int, assessed):
+    decided = cli.json("proposal", "create", *proposal_options(org_id), *assessed, "--submit",
                        token=applicant.token)
 
     result = cli("proposal", "submit", str(decided["id"]), token=applicant.token)
@@ -141,13 +148,13 @@ def test_proposal_submit_twice_exits_1_with_the_state_hint(cli: Cli, applicant: 
     assert "`fabriek proposal show ID` shows the current state" in result.output
 
 
-def test_fast_lane_review_and_decision(cli: Cli, applicant: Person, org_id: int,
-                                       officer: Person, make_person):  # type: ignore[no-untyped-def]
+def test_fast_lane_review_and_decision(cli: Cli, applicant: Person, org_id: int,  # type: ignore[no-untyped-def]
+                                       officer: Person, make_person, assessed):
     reviewer = make_person("rev@uni.example.eu", Role.reviewer)
     submitted = cli.json("proposal", "create",
                          *proposal_options(org_id, "fast-lane", gpu_hours=40_000,
                                            duration_months=3),
-                         "--submit", token=applicant.token)
+                         *assessed, "--submit", token=applicant.token)
     assert submitted["state"] == "in-review"
 
     review = cli.json("proposal", "assign-reviewer", str(submitted["id"]), "--reviewer",
@@ -212,15 +219,17 @@ def test_policy_modes_json_lists_the_modes(cli: Cli):
     assert [m["id"] for m in policy["modes"]][:3] == ["playground", "fast-lane", "large-scale"]
 
 
-def test_audit_list_shows_the_proposal_history(cli: Cli, applicant: Person, org_id: int):
-    decided = cli.json("proposal", "create", *proposal_options(org_id), "--submit",
+def test_audit_list_shows_the_proposal_history(cli: Cli, applicant: Person, org_id: int,
+                                               assessed):
+    decided = cli.json("proposal", "create", *proposal_options(org_id), *assessed, "--submit",
                        token=applicant.token)
 
     events = cli.json("audit", "list", "--subject-type", "proposal", "--subject-id",
                       str(decided["id"]), token=applicant.token)
 
     assert [(e["action"], e["to_state"]) for e in events] == [
-        ("proposal.drafted", "draft"), ("proposal.submitted", "submitted"),
+        ("proposal.drafted", "draft"), ("proposal.self-assessment-attached", None),
+        ("proposal.submitted", "submitted"),
         ("proposal.accepted", "accepted")]
 
 

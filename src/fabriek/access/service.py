@@ -6,7 +6,7 @@ the edge (API request, CLI command, task) owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -81,12 +81,19 @@ def _default_checks() -> tuple[AdmissionCheck, ...]:
     return (*DEFAULT_CHECKS, check_capacity)
 
 
+# --- context providers: other capabilities hand admission checks their data ---------------
+# A provider reads what its checks need about a proposal; its dict is merged into
+# CheckContext.extra (e.g. compliance's AI Act self-assessment, fabriek.compliance.gate).
+ContextProvider = Callable[[Session, Proposal], Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class AccessConfig:
     """Policy and the admission checks in force; built once at start-up."""
 
     policy: AccessPolicy
     checks: Sequence[AdmissionCheck] = field(default_factory=_default_checks)
+    context_providers: Sequence[ContextProvider] = ()
     federation: FederationConfig = field(default_factory=FederationConfig.default)
 
     def versions(self) -> dict[str, str]:
@@ -302,7 +309,9 @@ def _context(session: Session, proposal: Proposal, mode: AccessMode, config: Acc
                                                  now.date()),
         organisation_vouched=org.vouched_at is not None,
         today=now.date(),
-        extra={"referral": _referral(session, proposal, config, org.country, now)},
+        extra={"referral": _referral(session, proposal, config, org.country, now),
+               **{k: v for provide in config.context_providers
+                  for k, v in provide(session, proposal).items()}},
     )
 
 

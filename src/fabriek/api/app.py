@@ -12,6 +12,7 @@ from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
 from fabriek.api.routes import (
+    act,
     act_ask,
     allocations,
     factories,
@@ -20,11 +21,13 @@ from fabriek.api.routes import (
     organisations,
     proposals,
 )
+from fabriek.compliance.gate import with_ai_act
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
-from fabriek.federation.catalogue import Catalogue, load_catalogue
+from fabriek.federation.catalogue import Catalogue
+from fabriek.federation.referrals import FederationConfig
 from fabriek.federation.service import federation_for_executors
 from fabriek.settings import Settings
 
@@ -38,8 +41,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     db = database or Database(settings)
     owns_db = database is None
-    access = access or AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
-    catalogue = catalogue or load_catalogue(settings.policy_dir)
+    access = access or with_ai_act(AccessConfig(
+        policy=AccessPolicy.load(settings.policy_dir),
+        federation=FederationConfig.load(settings.policy_dir)))
+    catalogue = catalogue or access.federation.catalogue
     if executors is None:
         with db.session(readonly=True) as session:
             federation = federation_for_executors(session, catalogue)
@@ -80,6 +85,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs, factories, act_ask):
+    for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask):
         app.include_router(module.router)
     return app

@@ -192,6 +192,14 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
                 })
             timeline.detail(Text(f"   proposal {draft.id}: {draft.state.value}", style="dim"))
 
+            with timeline.step("Self-assess it under the AI Act and attach the assessment"):
+                assessment = fab.request("POST", "/act/assessments", json={
+                    "organisation_id": org.id, "lang": "en", "answers": DEMO_AI_ACT_ANSWERS})
+                fab.request("PUT", f"/proposals/{draft.id}/self-assessment",
+                            json={"assessment_id": assessment["id"]})
+            timeline.detail(Text("   AI Act: " + ", ".join(
+                c["label"] for c in assessment["outcome"]["categories"]), style="dim"))
+
             with timeline.step("Submit it: the admission checks decide at once"):
                 decided = fab.proposals.submit(draft.id)
             if not timeline.quiet:
@@ -236,6 +244,14 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
 
 
 FINAL = ("completed", "failed", "cancelled", "timeout")
+# The case-law summariser under the AI Act: its provider places it on the EU market; it
+# generates text (Article 50(2)) and falls in no Annex III area (it assists citizens, not
+# judges). Every proposal carries a self-assessment (fabriek.compliance.gate).
+DEMO_AI_ACT_ANSWERS = {
+    "kind": "system", "definition": "yes", "role": "provider", "scope": "placed-in-eu",
+    "exclusions": "none", "prohibited": ["none"], "annex_i": "no", "annex_iii": "none",
+    "transparency": ["synthetic-content"], "open_source": "no"}
+
 FIRST_JOB = (
     "import os, platform, time\n"
     "print('Hello from the first Fabriek job on', platform.node())\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from fabriek.cli import output as out
 from fabriek.cli import views
@@ -65,6 +66,8 @@ def submit(
         spec["command"] = command
     c = client(ctx)
     job = c.jobs.submit(spec)
+    for warning in job.warnings:  # AI Act compute ledger; on stderr so --json stays clean
+        out.stderr().print(f"[bold yellow]AI Act:[/] {escape(warning)}")
     if not wait:
         out.emit(job, json, views.job)
         return

@@ -9,6 +9,7 @@ import typer
 
 from fabriek import __version__
 from fabriek.cli import (
+    act,
     admin,
     allocation,
     audit,
@@ -81,6 +82,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(user_module.app, name="user")
 app.add_typer(admin.app, name="admin")
+app.add_typer(act.app, name="act")
 app.add_typer(admin.db_app, name="db")
 app.command("eligibility")(policy.eligibility)
 app.command("whoami")(user_module.whoami)

@@ -87,6 +87,9 @@ def create(
     ethics_commitment: EthicsOpt = None,
     ethics_signed_by: SignedByOpt = None,
     file: FileOpt = None,
+    self_assessment: Annotated[int | None, typer.Option(
+        "--self-assessment", help="Attach this AI Act self-assessment (`fabriek act assess`); "
+        "every proposal needs one.")] = None,
     submit: Annotated[bool, typer.Option(
         "--submit", help="Submit right after drafting.")] = False,
     idempotency_key: IdempotencyKeyOpt = None,
@@ -100,7 +103,8 @@ def create(
             --abstract "Fine-tune a 7B model on case law" --sector language \\
             --gpu-hours 2000 --duration-months 2 --start-on 2026-12-01 \\
             --intended-system "legal assistant" --gpu-model H100 --civilian \\
-            --ethics platform-declaration --signed-by "Eva de Vries" --submit
+            --ethics platform-declaration --signed-by "Eva de Vries" \\
+            --self-assessment 3 --submit
 
         fabriek proposal create --file proposal.yaml --org 1
     """
@@ -110,6 +114,9 @@ def create(
                           **inputs.REQUIRED_PROPOSAL_FIELDS}, "fabriek proposal create")
     fab = client(ctx)
     proposal = fab.proposals.create(data, idempotency_key=idempotency_key)
+    if self_assessment is not None:
+        fab.request("PUT", f"/proposals/{proposal.id}/self-assessment",
+                    json={"assessment_id": self_assessment})
     if submit:
         proposal = fab.proposals.submit(proposal.id)
     _print(proposal, json)

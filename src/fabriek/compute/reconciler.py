@@ -31,6 +31,8 @@ from fabriek.access.models import Allocation, AllocationSite
 from fabriek.access.service import AccessConfig, roll_allocation_states
 from fabriek.access.tasks import release_due_cutoffs
 from fabriek.audit.service import record
+from fabriek.compliance import ledger as act_ledger
+from fabriek.compliance.ledger_gpus import peak_flops_now
 from fabriek.compute import placing
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import ExternalState, JobState
@@ -481,3 +483,6 @@ class Reconciler:
                 record(s, SYSTEM, "allocation.usage-warning", subject_type="allocation",
                        subject_id=allocation_id, organisation_id=allocation.organisation_id,
                        reason=message, data={"threshold_percent": threshold})
+        # The AI Act compute ledger records the FLOP thresholds models crossed.
+        act_ledger.refresh_allocations(s, allocation_ids,
+                                       peak_flops_now(s))

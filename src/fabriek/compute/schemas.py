@@ -42,6 +42,9 @@ class JobRead(BaseModel):
     preemptions: int
     last_preempted_at: datetime | None
     cancel_requested: bool
+    warnings: list[str] = Field(default_factory=list, description="At submission only: AI Act "
+                                "compute-ledger warnings (the worst case would carry the model "
+                                "over 10^23 or 10^25 FLOP).")
 
 
 class UsageWarningRead(BaseModel):

@@ -15,6 +15,8 @@ from fabriek.access import service as access
 from fabriek.access.models import Allocation
 from fabriek.access.service import AccessConfig
 from fabriek.audit.service import record
+from fabriek.compliance import ledger as act_ledger
+from fabriek.compliance.ledger_gpus import peak_flops_now
 from fabriek.compute import placing
 from fabriek.compute import policy as pol
 from fabriek.compute.enums import JobState
@@ -75,6 +77,12 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
                             gpu_hours_left=round(max(budget.left, 0), 4),
                             worst_case_gpu_hours=round(spec.worst_case_gpu_hours, 4))
     assert principal.user_id is not None
+    # AI Act compute ledger: warn (never refuse) when the worst case would carry the model
+    # over 10^23 or 10^25 FLOP; counted before this job is added to the model's active jobs.
+    act_warnings = act_ledger.projected_warnings(
+        session, organisation_id=allocation.organisation_id, model=spec.model, gpus=spec.gpus,
+        time_limit_minutes=spec.time_limit_minutes, factory=factory, partition=partition,
+        peak_flops=peak_flops_now(session))
     job = Job(organisation_id=allocation.organisation_id, owner_id=principal.user_id,
               allocation_id=allocation.id, name=spec.name, spec=spec.model_dump(mode="json"),
               gpus=spec.gpus, time_limit_minutes=spec.time_limit_minutes, model=spec.model,
@@ -91,6 +99,7 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
                  "worst_case_gpu_hours": spec.worst_case_gpu_hours,
                  "placed_at": f"{factory}/{partition}", "placement": choices[0].reason,
                  "not_placed_at": {f"{f}/{p}": r for (f, p), r in refused.items()}})
+    job.act_warnings = act_warnings  # type: ignore[attr-defined]  # for this response only
     return job
 
 
@@ -120,8 +129,9 @@ def list_jobs(session: Session, principal: Principal, *, state: JobState | None 
 
 def job_view(job: Job) -> JobRead:
     fields = {name: getattr(job, name) for name in JobRead.model_fields
-              if name != "worst_case_gpu_hours"}
-    return JobRead.model_validate({**fields, "worst_case_gpu_hours": worst_case(job)})
+              if name not in ("worst_case_gpu_hours", "warnings")}
+    return JobRead.model_validate({**fields, "worst_case_gpu_hours": worst_case(job),
+                                   "warnings": getattr(job, "act_warnings", [])})
 
 
 def cancel_job(session: Session, principal: Principal, job_id: int) -> Job:

@@ -3,6 +3,7 @@
 from fabriek.access import models as access_models  # noqa: F401
 from fabriek.audit import models as audit_models  # noqa: F401
 from fabriek.audit import service as audit_service  # noqa: F401  (registers the chain hook)
+from fabriek.compliance import models as compliance_models  # noqa: F401
 from fabriek.compute import models as compute_models  # noqa: F401
 from fabriek.db import idempotency, installation  # noqa: F401
 from fabriek.db.base import Base
