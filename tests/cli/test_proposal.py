@@ -41,7 +41,7 @@ def test_proposal_create_and_submit_on_playground_ends_accepted(cli: Cli, applic
     assert draft["state"] == "draft"
     assert decided["state"] == "accepted"
     assert decided["reference"].startswith("FAB-") and "PG" in decided["reference"]
-    assert [c["passed"] for c in decided["checks"]] == [True] * 11
+    assert [c["passed"] for c in decided["checks"]] == [True] * 12
     [allocation_id] = decided["allocation_ids"]
     allocation = cli.json("allocation", "show", str(allocation_id), token=applicant.token)
     assert (allocation["gpu_hours"], allocation["gpu_hours_left"], allocation["factory"],
