@@ -56,7 +56,10 @@ from fabriek.kit.clock import utcnow
 
 log = logging.getLogger("fabriek.reconciler")
 
-MAX_SUBMIT_ATTEMPTS = 3
+# A refusal can pass: a new Slurm account not yet known to slurmctld, or nodes still coming
+# back after slurmctld restarted ("Required node not available"). Retry with a doubling
+# pause (2, 4, 8, 16, 32 s) before a job is failed: about a minute of refusals.
+MAX_SUBMIT_ATTEMPTS = 6
 RETRY_AFTER = timedelta(seconds=2)
 HEALTH_REFRESH = timedelta(seconds=60)  # rewrite an unchanged site_health row this often
 FINAL = {ExternalState.completed: JobState.completed, ExternalState.failed: JobState.failed,
@@ -378,9 +381,8 @@ class Reconciler:
             job = s.get(Job, job_id)
             assert job is not None
             if job.submit_attempts < MAX_SUBMIT_ATTEMPTS:
-                # A refusal can be passing (a new Slurm account not yet known to slurmctld):
-                # keep the lease a little, then try again.
-                job.lease_until = now + RETRY_AFTER
+                # Keep the lease for the pause, then try again (see MAX_SUBMIT_ATTEMPTS).
+                job.lease_until = now + RETRY_AFTER * 2 ** (job.submit_attempts - 1)
                 job.reason = (f"refused by the scheduler (attempt {job.submit_attempts}), "
                               f"will retry: {exc}")
                 return
