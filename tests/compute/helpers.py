@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from fabriek.api.app import create_app
+from fabriek.settings import Settings
 from tests import builders
 from tests.conftest import Person
+
+
+@contextmanager
+def api_with(database: Any, access: Any, executors: Any, data_dir: Path
+             ) -> Iterator[TestClient]:
+    """The API over these executors with its reconciler off: the tests drive passes."""
+    app = create_app(Settings(data_dir=data_dir), database=database, access=access,
+                     executors=executors, run_reconciler=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
 
 
 def allocation(client: TestClient, officer: Person, applicant: Person, *, gpu_hours: int = 10,

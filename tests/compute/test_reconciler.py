@@ -9,13 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from fabriek.api.app import create_app
 from fabriek.compute.executors.local import LocalExecutor
 from fabriek.compute.models import Job, UsageWarning
 from fabriek.compute.reconciler import Reconciler, executor_job
 from fabriek.compute.registry import Executors
 from fabriek.federation.domain import CapacityBasis, ExecutorKind, PartitionProfile
-from fabriek.settings import Settings
 from tests.compute import helpers as h
 
 pytestmark = pytest.mark.integration
@@ -41,9 +39,7 @@ def reconciler(database, executors, access) -> Reconciler:  # type: ignore[no-un
 
 @pytest.fixture
 def client(database, access, executors, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
-                     executors=executors, run_reconciler=False)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with h.api_with(database, access, executors, tmp_path) as c:
         yield c
 
 

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from fabriek.access.models import Allocation, AllocationSite
-from fabriek.api.app import create_app
 from fabriek.compute.executors.local import LocalExecutor
 from fabriek.compute.executors.slurm.executor import SlurmExecutor
 from fabriek.compute.models import Job, SiteHealth
@@ -29,7 +28,6 @@ from fabriek.federation.domain import (
 from fabriek.federation.ledger import CapacityLedgerRow
 from fabriek.federation.models import Partition
 from fabriek.identity.enums import Role
-from fabriek.settings import Settings
 from tests.api import helpers as h
 from tests.compute import helpers as ch
 from tests.support.federation import add_factory
@@ -185,9 +183,7 @@ def two_sites(tmp_path: Path) -> Executors:
 
 @pytest.fixture
 def client_two(database, access, two_sites, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
-                     executors=two_sites, run_reconciler=False)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with ch.api_with(database, access, two_sites, tmp_path) as c:
         yield c
 
 

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fabriek.access.models import AllocationSite
-from fabriek.api.app import create_app
 from fabriek.compute.executors.local import LocalExecutor
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors
@@ -24,7 +23,6 @@ from fabriek.federation.domain import CapacityBasis, ExecutorKind, PartitionProf
 from fabriek.federation.simulation.engine import place_sequence
 from fabriek.federation.simulation.model import OrgType, SimPartition, SimUser
 from fabriek.federation.simulation.trace import TraceJob
-from fabriek.settings import Settings
 from tests.compute import helpers as ch
 
 pytestmark = pytest.mark.integration
@@ -48,9 +46,7 @@ def sites(tmp_path: Path) -> Executors:
 
 @pytest.fixture
 def client(database, access, sites, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
-                     executors=sites, run_reconciler=False)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with ch.api_with(database, access, sites, tmp_path) as c:
         yield c
 
 
