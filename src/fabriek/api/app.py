@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fabriek import __version__
-from fabriek.access.policy_files import AccessPolicy
 from fabriek.access.service import AccessConfig
 from fabriek.api import problems
 from fabriek.api.routes import (
@@ -21,15 +20,14 @@ from fabriek.api.routes import (
     organisations,
     proposals,
 )
-from fabriek.compliance.gate import with_ai_act
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
-from fabriek.federation.referrals import FederationConfig
 from fabriek.federation.service import federation_for_executors
 from fabriek.settings import Settings
+from fabriek.wiring import access_config
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
@@ -41,9 +39,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     db = database or Database(settings)
     owns_db = database is None
-    access = access or with_ai_act(AccessConfig(
-        policy=AccessPolicy.load(settings.policy_dir),
-        federation=FederationConfig.load(settings.policy_dir)))
+    access = access or access_config(settings)
     catalogue = catalogue or access.federation.catalogue
     if executors is None:
         with db.session(readonly=True) as session:

@@ -160,22 +160,19 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
     """
     import threading
 
-    from fabriek.access.policy_files import AccessPolicy
-    from fabriek.access.service import AccessConfig
     from fabriek.compute.reconciler import Reconciler
     from fabriek.compute.registry import build_executors
+    from fabriek.db.installation import installation_uid
     from fabriek.db.session import Database
+    from fabriek.federation.service import federation_for_executors
     from fabriek.settings import Settings
+    from fabriek.wiring import access_config
 
     settings = Settings()
-    access = AccessConfig(policy=AccessPolicy.load(settings.policy_dir))
+    access = access_config(settings)
     db = Database(settings)
-    from fabriek.db.installation import installation_uid
-    from fabriek.federation.catalogue import load_catalogue
-    from fabriek.federation.service import federation_for_executors
-
     with db.session(readonly=True) as session:
-        federation = federation_for_executors(session, load_catalogue(settings.policy_dir))
+        federation = federation_for_executors(session, access.federation.catalogue)
     executors = build_executors(settings, federation, namespace=installation_uid(db))
     reconciler = Reconciler(db, executors, access)
     try:
