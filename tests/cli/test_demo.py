@@ -30,7 +30,9 @@ def test_demo_ends_with_an_accepted_proposal_and_an_allocation():
     assert "Hello from the first Fabriek job" in done.stdout
     assert re.search(r"application to first job running: \d+\.\d s", done.stdout)
     assert "AI Act: Transparency obligations (Article 50)" in done.stdout
-    assert "12. Stop the server" in done.stdout
+    assert re.search(r"20 factories ranked; first: local \(score [\d.]+\); 19 excluded",
+                     done.stdout)
+    assert "13. Stop the server" in done.stdout
 
 
 def test_demo_json_summary():

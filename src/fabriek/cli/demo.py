@@ -200,6 +200,16 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
             timeline.detail(Text("   AI Act: " + ", ".join(
                 c["label"] for c in assessment["outcome"]["categories"]), style="dim"))
 
+            with timeline.step("Refer it: rank the AI Factories of the catalogue"):
+                referral = fab.proposals.referral(draft.id)
+            eligible = [r for r in referral.rankings if r.eligible]
+            best = eligible[0] if eligible else None
+            timeline.detail(Text(
+                f"   {len(referral.rankings)} factories ranked; first: "
+                + (f"{best.factory} (score {best.score:g}); " if best else "none; ")
+                + f"{len(referral.rankings) - len(eligible)} excluded (most are not in "
+                "operation yet or not connected to this installation)", style="dim"))
+
             with timeline.step("Submit it: the admission checks decide at once"):
                 decided = fab.proposals.submit(draft.id)
             if not timeline.quiet:
