@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import select
@@ -48,10 +49,14 @@ class FederationConfig:
             _DEFAULT = cls.load()
         return _DEFAULT
 
+    @cached_property
+    def _sectors(self) -> SectorIndex:
+        return SectorIndex(self.catalogue.sectors)
+
     def sector_id(self, sector: str | None) -> str | None:
         if not sector:
             return None
-        index = SectorIndex(self.catalogue.sectors)
+        index = self._sectors  # built once: every submission resolves a sector
         return sector if sector in index.ids else index.sector_id(sector)
 
     def versions(self) -> dict[str, str]:
@@ -291,7 +296,3 @@ def _site_dict(site: AllocationSite) -> dict[str, object]:
     return {"site": f"{site.factory}/{site.partition}", "home": site.home,
             "gpu_hours_committed": round(site.gpu_hours_committed, 3),
             "committed_from": site.committed_from.isoformat()}
-
-
-def connected(federation: Federation) -> list[SiteKey]:
-    return [p.key for p in federation.partitions() if p.executor is not ExecutorKind.none]
