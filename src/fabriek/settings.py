@@ -38,6 +38,25 @@ class Settings(BaseSettings):
     slurm_cli_fallback: bool = Field(
         default=True, description="Use scontrol/sacct/sacctmgr where REST cannot do the work.")
     log_level: str = "info"
+    # The web portal.
+    public_url: str | None = Field(
+        default=None, description="The portal's address as browsers see it, e.g. "
+        "https://fabriek.example.eu; used for the OpenID redirect. Empty: from each request.")
+    secure_cookies: bool = Field(
+        default=True, description="Mark the portal's cookies Secure (sent over HTTPS only; "
+        "browsers also send them to http://127.0.0.1 and localhost).")
+    web_session_hours: float = Field(default=12.0, gt=0, description="Portal sign-in lifetime.")
+    sign_in_failures_allowed: int = Field(
+        default=5, ge=1, description="Failed sign-ins per e-mail address within "
+        "sign_in_window_minutes before further tries are refused (per client: four times it).")
+    sign_in_window_minutes: float = Field(default=15.0, gt=0)
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect provider, e.g. the research federation's "
+        "(MyAccessID). Empty: the portal offers local accounts only.")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = Field(default="OpenID Connect", description="The sign-in button's name.")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

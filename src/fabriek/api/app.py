@@ -26,6 +26,7 @@ from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
 from fabriek.federation.service import federation_for_executors
+from fabriek.portal import app as portal
 from fabriek.settings import Settings
 from fabriek.wiring import access_config
 
@@ -83,4 +84,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask):
         app.include_router(module.router)
+    portal.install(app, settings)
     return app

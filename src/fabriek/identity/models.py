@@ -19,6 +19,8 @@ class User(CreatedAtMixin, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # argon2id, for the portal's local sign-in; None: signs in only with a token or OpenID.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class UserRole(Base):
@@ -75,3 +77,54 @@ class Membership(CreatedAtMixin, Base):
         ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[MembershipRole] = mapped_column(str_enum(MembershipRole))
+
+
+class UserIdentity(CreatedAtMixin, Base):
+    """An OpenID Connect subject linked to a person: (issuer, sub) is the stable key."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+
+
+class WebSession(CreatedAtMixin, Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, so a
+    stolen database does not sign anyone in. Stored, not signed, so sign-out ends it at once in
+    every process."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(20))  # password | oidc
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SignInAttempt(Base):
+    """A failed sign-in, kept for a while to rate-limit guessing across all processes."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class OidcFlow(Base):
+    """An OpenID sign-in under way: the state (hashed), nonce and PKCE verifier, used once."""
+
+    __tablename__ = "oidc_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(200))
+    return_to: Mapped[str] = mapped_column(String(500), default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

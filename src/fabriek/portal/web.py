@@ -1,0 +1,174 @@
+"""What every portal page needs: the signed-in person, the CSRF token, the language, the
+cookies' flags, running service calls in a unit of work, and rendering a template."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from fabriek.db.session import Database
+from fabriek.errors import BadRequest, FabriekError, Forbidden
+from fabriek.identity.principal import Principal
+from fabriek.identity.web import principal_for_session
+from fabriek.portal import i18n
+from fabriek.portal.rendering import templates
+from fabriek.settings import Settings
+
+SESSION_COOKIE = "fabriek_session"
+CSRF_COOKIE = "fabriek_csrf"
+CSRF_FIELD = "csrf_token"
+T = TypeVar("T")
+# What a redirect may announce on the next page: keys, never text from the URL, so a link
+# cannot put words of an attacker's on our pages.
+NOTICES = {
+    "signed-out": "You are signed out.",
+    "saved": "Saved.",
+    "submitted": "Submitted.",
+    "decided": "The decision is recorded.",
+    "cancelled": "Cancellation requested.",
+    "allocated": "The allocation is made.",
+}
+
+
+class SignInRequired(FabriekError):
+    status, code, title = 401, "sign_in_required", "Sign in first"
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def db_of(request: Request) -> Database:
+    return request.app.state.db
+
+
+def cookie_flags(request: Request) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "lax", "secure": settings_of(request).secure_cookies,
+            "path": "/"}
+
+
+def lang_of(request: Request) -> str:
+    cached = request.scope.get("fabriek.lang")
+    if cached is None:
+        cached = i18n.choose(request.cookies.get(i18n.LANG_COOKIE),
+                             request.headers.get("accept-language"))
+        request.scope["fabriek.lang"] = cached
+    return cached
+
+
+def gettext(request: Request) -> Callable[[str], str]:
+    return i18n.translations(lang_of(request)).gettext
+
+
+def csrf_token(request: Request) -> str:
+    """The token forms carry: the CSRF cookie's value (double submit), minted when absent."""
+    token = request.cookies.get(CSRF_COOKIE) or request.scope.get("fabriek.csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.scope["fabriek.csrf"] = token  # set as a cookie on the way out
+    return token
+
+
+def current_principal(request: Request) -> Principal | None:
+    """The signed-in person, or None; read once per request."""
+    if "fabriek.principal" not in request.scope:
+        token = request.cookies.get(SESSION_COOKIE)
+        principal = None
+        if token:
+            with db_of(request).session(readonly=True) as session:
+                principal = principal_for_session(session, token)
+        request.scope["fabriek.principal"] = principal
+    return request.scope["fabriek.principal"]
+
+
+def _viewer(request: Request) -> Principal | None:
+    return current_principal(request)
+
+
+def _signed_in(request: Request) -> Principal:
+    principal = current_principal(request)
+    if principal is None:
+        raise SignInRequired("sign in to see this page")
+    return principal
+
+
+Viewer = Annotated[Principal | None, Depends(_viewer)]
+User = Annotated[Principal, Depends(_signed_in)]
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches the cookie (compared in constant time)."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not (isinstance(sent, str) and cookie and hmac.compare_digest(sent, cookie)):
+        raise Forbidden("this form has expired or did not come from this site (CSRF check "
+                        "failed); reload the page and send it again")
+    return form
+
+
+Form = Annotated[FormData, Depends(_form)]
+
+
+def field(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be text")
+    return value.strip()
+
+
+def fields(form: FormData, name: str) -> list[str]:
+    return [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+def in_transaction(request: Request, work: Callable[[Session], T], *, readonly: bool = False
+                   ) -> T:
+    """Run `work` in one unit of work: committed when it returns, rolled back if it raises."""
+    with db_of(request).session(readonly=readonly) as session:
+        result = work(session)
+        if not readonly:
+            session.commit()
+        return result
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any
+           ) -> HTMLResponse:
+    lang = lang_of(request)
+    principal = context.pop("principal", None) or current_principal(request)
+    html = templates(lang).get_template(template).render(
+        request=request, principal=principal, lang=lang, csrf_token=csrf_token(request),
+        languages=i18n.LANGUAGES, language_name=i18n.language_name,
+        oidc=request.app.state.oidc, notice=NOTICES.get(request.query_params.get("notice", "")),
+        **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def redirect(url: str, *, flash: str | None = None) -> RedirectResponse:
+    """A 303 to `url`, which must be a path on this site (never an open redirect); `flash`
+    is a key of NOTICES."""
+    target = safe_path(url)
+    if flash:
+        assert flash in NOTICES, flash
+        target += ("&" if "?" in target else "?") + "notice=" + quote(flash)
+    return RedirectResponse(target, status_code=303)
+
+
+def safe_path(url: str | None) -> str:
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    hours = settings_of(request).web_session_hours
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(hours * 3600), **cookie_flags(request))
+    # A new CSRF token with the new session, so one planted before sign-in is useless after.
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(32), **cookie_flags(request))
