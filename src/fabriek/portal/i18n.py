@@ -18,6 +18,18 @@ LANG_COOKIE = "lang"
 _LOCALE_DIR = Path(__file__).parent / "locale"
 
 
+def N_(message: str) -> str:
+    """Marks a string for the catalogue; it is translated where it is shown."""
+    return message
+
+
+# Titles of the error kinds (fabriek.errors) and of HTTP errors, shown on error pages.
+ERROR_TITLES = (N_("Bad request"), N_("Not signed in"), N_("Not allowed"), N_("Not found"),
+                N_("Conflict"), N_("Not possible in the current state"), N_("Invalid input"),
+                N_("Refused by policy"), N_("Temporarily unavailable"), N_("Internal error"),
+                N_("Too many attempts"), N_("Sign in first"), N_("Error"))
+
+
 @cache
 def translations(lang: str) -> NullTranslations:
     """The catalogue for `lang`; English is the source language and needs none."""

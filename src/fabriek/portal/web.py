@@ -19,6 +19,7 @@ from fabriek.errors import BadRequest, FabriekError, Forbidden
 from fabriek.identity.principal import Principal
 from fabriek.identity.web import principal_for_session
 from fabriek.portal import i18n
+from fabriek.portal.i18n import N_
 from fabriek.portal.rendering import templates
 from fabriek.settings import Settings
 
@@ -29,12 +30,12 @@ T = TypeVar("T")
 # What a redirect may announce on the next page: keys, never text from the URL, so a link
 # cannot put words of an attacker's on our pages.
 NOTICES = {
-    "signed-out": "You are signed out.",
-    "saved": "Saved.",
-    "submitted": "Submitted.",
-    "decided": "The decision is recorded.",
-    "cancelled": "Cancellation requested.",
-    "allocated": "The allocation is made.",
+    "signed-out": N_("You are signed out."),
+    "saved": N_("Saved."),
+    "submitted": N_("Submitted."),
+    "decided": N_("The decision is recorded."),
+    "cancelled": N_("Cancellation requested."),
+    "allocated": N_("The allocation is made."),
 }
 
 
