@@ -46,7 +46,8 @@ class Cli:
     api: TestClient
     settings: Settings
 
-    def __call__(self, *args: str, token: str | None = None) -> Result:
+    def __call__(self, *args: str, token: str | None = None, input: str | None = None
+                 ) -> Result:
         def client_factory(server: str, token: str | None) -> FabriekClient:
             return FabriekClient.from_httpx(self.api, token, backoff=0)
 
@@ -54,7 +55,7 @@ class Cli:
         argv = [*(["--token", token] if token else []), *args]
         # The developer's own FABRIEK_* must not leak into a test.
         env = {"FABRIEK_TOKEN": None, "FABRIEK_SERVER": None, "FABRIEK_DEBUG": None}
-        return CliRunner().invoke(app, argv, obj=obj, env=env)
+        return CliRunner().invoke(app, argv, obj=obj, env=env, input=input)
 
     def json(self, *args: str, token: str | None = None) -> Any:
         """Run with --json, require exit 0, and return the parsed output."""

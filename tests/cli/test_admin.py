@@ -93,3 +93,23 @@ def test_audit_verify_through_the_api_as_an_officer(cli: Cli, officer):  # type:
     report = cli.json("audit", "verify", "--api", token=officer.token)
 
     assert (report["ok"], report["entries"], report["problems"]) == (True, 2, [])
+
+
+def test_admin_set_password_lets_the_person_sign_in_to_the_portal(cli: Cli, database: Database):
+    from fabriek.identity import web as identity_web
+    from fabriek.identity.web import SignInLimits
+
+    cli.json("admin", "create-user", "--email", "olga@eurohpc.example.eu",
+             "--role", "access-officer")
+    result = cli("admin", "set-password", "--email", "olga@eurohpc.example.eu",
+                 "--password-stdin", input="a portal password!\n")
+    assert result.exit_code == 0, result.output
+    with database.unit_of_work() as session:
+        user = identity_web.verify_password(session, email="olga@eurohpc.example.eu",
+                                            password="a portal password!", client="test",
+                                            limits=SignInLimits())
+        assert user.email == "olga@eurohpc.example.eu"
+
+    short = cli("admin", "set-password", "--email", "olga@eurohpc.example.eu",
+                "--password-stdin", input="short\n")
+    assert short.exit_code == 1 and "at least 12 characters" in short.output

@@ -74,6 +74,29 @@ def create_user(
     out.emit(issued, json, _print_token)
 
 
+@app.command("set-password")
+def set_password(
+    ctx: typer.Context, email: EmailOpt,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (for scripts).")]
+    = False,
+) -> None:
+    """Set a person's password for signing in to the web portal (asked twice, not echoed).
+
+    Example: fabriek admin set-password --email officer@eurohpc.eu
+    """
+    import sys
+
+    from fabriek.cli import inprocess
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user_id = inprocess.set_password(cli_context(ctx).settings(), email, password)
+    out.success(f"password set for user {user_id} {email}; sign in at /sign-in")
+
+
 @app.command("create-token")
 def create_token(ctx: typer.Context, email: EmailOpt, json: JsonOpt = False) -> None:
     """Issue a new API token for an existing person; printed once.

@@ -94,6 +94,16 @@ def issue_token(settings: Settings, email: str, *, token_name: str) -> IssuedTok
     return result
 
 
+def set_password(settings: Settings, email: str, password: str) -> int:
+    """Give a person a password for the portal's sign-in; returns their id."""
+    from fabriek.identity.web import set_password as set_hash
+
+    with open_database(settings, upgrade=False) as db, db.unit_of_work() as session:
+        user = identity.user_by_email(session, email)
+        set_hash(session, SYSTEM, user, password)
+        return user.id
+
+
 def verify_audit_chain(settings: Settings) -> ChainReport:
     with open_database(settings, upgrade=False) as db, \
             db.unit_of_work(readonly=True) as session:
