@@ -193,6 +193,10 @@ def other_site(tmp_path) -> Iterator[Callable[[str, str], str]]:  # type: ignore
     ("127.0.0.1", None),  # same site, other origin: the session cookie goes along
     ("127.0.0.1", "forged"),
     ("localhost", "forged"),  # another site: SameSite=Lax holds the cookies back as well
+    # Cookies do not keep ports apart: the other origin tries to set its own CSRF cookie for
+    # this host and sends the matching token. The portal's cookie is Secure (and HttpOnly),
+    # which a page's script may neither replace nor shadow with a longer path.
+    ("127.0.0.1", "tossed"),
 ])
 def test_a_form_posted_from_another_site_is_refused(
         page: Page, live_server, sign_in, other_site, check_accessible, screenshot,
@@ -200,9 +204,15 @@ def test_a_form_posted_from_another_site_is_refused(
     person = live_server.person(f"victim-{host}-{token}@e2e.example")
     sign_in(page, person)
     hidden = f'<input type="hidden" name="csrf_token" value="{token}">' if token else ""
-    page.goto(other_site(host, f"""<!doctype html><html lang="en"><title>Prizes</title>
+    toss = ('<script>document.cookie = "fabriek_csrf=tossed; path=/";'
+            'document.cookie = "fabriek_csrf=tossed; path=/sign-out";'
+            'document.cookie = "probe=1; path=/";</script>' if token == "tossed" else "")
+    page.goto(other_site(host, f"""<!doctype html><html lang="en"><title>Prizes</title>{toss}
         <form method="post" action="{live_server.url}/sign-out">{hidden}
         <button type="submit">Claim your prize</button></form></html>"""))
+    if token == "tossed":  # the script ran, and the browser refused its CSRF cookies
+        jar = {(c["name"], c["value"]) for c in page.context.cookies(live_server.url)}
+        assert ("probe", "1") in jar and ("fabriek_csrf", "tossed") not in jar
     page.get_by_role("button", name="Claim your prize").click()
     page.wait_for_url(f"{live_server.url}/sign-out")
     expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
