@@ -36,6 +36,17 @@ NOTICES = {
     "decided": N_("The decision is recorded."),
     "cancelled": N_("Cancellation requested."),
     "allocated": N_("The allocation is made."),
+    "organisation-registered": N_("The organisation is registered; you are its administrator."),
+    "member-added": N_("The member is added."),
+    "vouched": N_("You vouched for the organisation's facts."),
+    "draft-saved": N_("The draft is saved."),
+    "assessment-attached": N_("The self-assessment is attached to the proposal."),
+    "withdrawn": N_("The proposal is withdrawn."),
+    "appealed": N_("Your appeal is recorded."),
+    "job-submitted": N_("The job is admitted and queued."),
+    "job-act-warning": N_("The job is admitted and queued. Its worst case could carry its "
+                          "model past an AI Act compute threshold (10^23 or 10^25 FLOP): see "
+                          "the model's compute ledger."),
 }
 
 
