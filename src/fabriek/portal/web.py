@@ -35,6 +35,14 @@ NOTICES = {
     "decided": "The decision is recorded.",
     "cancelled": "Cancellation requested.",
     "allocated": "The allocation is made.",
+    "conflict-declared": "Your conflict of interest is recorded; an access officer will "
+                         "assign another reviewer.",
+    "review-submitted": "Your review is submitted.",
+    "reviewer-assigned": "The reviewer is assigned.",
+    "released": "The cut-off is released: its proposals are open for review.",
+    "maintenance-added": "The maintenance window is announced.",
+    "maintenance-removed": "The maintenance window is withdrawn.",
+    "capacity-set": "The partition's capacity is updated.",
 }
 
 

@@ -1,5 +1,5 @@
 """The portal's pages, one module per area; ROUTERS is what the application mounts."""
 
-from fabriek.portal.routes import auth, home
+from fabriek.portal.routes import auth, home, officer, operator, reviews
 
-ROUTERS = [home.router, auth.router]
+ROUTERS = [home.router, auth.router, reviews.router, officer.router, operator.router]
