@@ -237,7 +237,7 @@ def assign_reviewer(request: Request, proposal_id: int, principal: User, form: F
     except FabriekError as exc:
         return _proposal_page(request, principal, proposal_id, exc.status, typed=typed,
                               assign_error=exc.detail)
-    return web.redirect(f"/officer/proposals/{proposal_id}#reviews", flash="reviewer-assigned")
+    return web.redirect(f"/officer/proposals/{proposal_id}", flash="reviewer-assigned")
 
 
 def _decision(typed: dict[str, str]) -> dict[str, Any]:

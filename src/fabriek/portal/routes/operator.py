@@ -123,7 +123,7 @@ def add_maintenance(request: Request, factory_id: str, principal: User, form: Fo
     except FabriekError as exc:
         return _factory_page(request, principal, factory_id, status_code=exc.status,
                              typed=typed, maintenance_error=exc.detail)
-    return web.redirect(f"/operator/factories/{factory_id}#maintenance",
+    return web.redirect(f"/operator/factories/{factory_id}",
                         flash="maintenance-added")
 
 
@@ -137,7 +137,7 @@ def remove_maintenance(request: Request, factory_id: str, window_id: int, princi
     except FabriekError as exc:
         return _factory_page(request, principal, factory_id, status_code=exc.status,
                              maintenance_error=exc.detail)
-    return web.redirect(f"/operator/factories/{factory_id}#maintenance",
+    return web.redirect(f"/operator/factories/{factory_id}",
                         flash="maintenance-removed")
 
 
@@ -171,4 +171,4 @@ def set_capacity(request: Request, factory_id: str, partition_id: str, principal
         return _factory_page(request, principal, factory_id, status_code=exc.status,
                              typed=typed, capacity_partition=partition_id,
                              capacity_error=exc.detail)
-    return web.redirect(f"/operator/factories/{factory_id}#partitions", flash="capacity-set")
+    return web.redirect(f"/operator/factories/{factory_id}", flash="capacity-set")
