@@ -153,14 +153,24 @@ def remember_flow(session: Session, *, state: str, nonce: str, code_verifier: st
                          return_to=return_to, created_at=now))
 
 
-def take_flow(session: Session, state: str, *, now: datetime | None = None) -> OidcFlow:
-    """The flow this state belongs to, removed so it cannot be replayed."""
+@dataclass(frozen=True)
+class Flow:
+    nonce: str
+    code_verifier: str
+    return_to: str
+
+
+def take_flow(session: Session, state: str, *, now: datetime | None = None) -> Flow:
+    """The flow this state belongs to, removed so it cannot be replayed. One statement, so of
+    two callbacks racing with the same state exactly one gets the flow."""
     now = now or utcnow()
-    flow = session.execute(select(OidcFlow).where(OidcFlow.state_hash == _sha(state))).scalar()
-    if flow is None or flow.created_at < now - FLOW_LIFETIME:
+    row = session.execute(
+        delete(OidcFlow).where(OidcFlow.state_hash == _sha(state)).returning(
+            OidcFlow.nonce, OidcFlow.code_verifier, OidcFlow.return_to, OidcFlow.created_at)
+    ).first()
+    if row is None or row.created_at < now - FLOW_LIFETIME:
         raise BadRequest("this sign-in link has expired or was already used; sign in again")
-    session.delete(flow)
-    return flow
+    return Flow(nonce=row.nonce, code_verifier=row.code_verifier, return_to=row.return_to)
 
 
 def user_for_identity(session: Session, *, issuer: str, subject: str, email: str | None,

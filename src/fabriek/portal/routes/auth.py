@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from fabriek.errors import BadRequest, FabriekError, Unavailable
+from fabriek.errors import BadRequest, FabriekError, Unauthenticated, Unavailable
 from fabriek.identity import web as identity
 from fabriek.portal import web
 from fabriek.portal.web import Form, Viewer
@@ -26,9 +28,13 @@ def _limits(request: Request) -> identity.SignInLimits:
 
 
 def _signed_in(request: Request, user_id: int, method: str, target: str) -> Response:
+    previous = request.cookies.get(web.SESSION_COOKIE)
+
     def work(session):  # type: ignore[no-untyped-def]
         from fabriek.identity.models import User
 
+        if previous:  # signing in over an open session replaces it, on the server too
+            identity.end_session(session, previous)
         return identity.start_session(session, session.get(User, user_id), method=method,
                                       hours=web.settings_of(request).web_session_hours)
 
@@ -105,6 +111,22 @@ def _redirect_uri(request: Request) -> str:
     return base.rstrip("/") + "/auth/oidc/callback"
 
 
+# The flow's state also goes into a cookie of the browser that started it: the callback is
+# taken only from that browser, so a callback link made with someone else's sign-in (login
+# CSRF: the victim would end up working in the attacker's account) is refused.
+FLOW_COOKIE = "fabriek_oidc_state"
+_FLOW_PATH = "/auth/oidc/"
+# What the provider's error codes mean to the person (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+_PROVIDER_ERRORS = {
+    "access_denied": "the sign-in was cancelled or refused at the identity provider",
+    "login_required": "the identity provider needs you to sign in there first",
+    "consent_required": "the identity provider needs your consent first",
+    "interaction_required": "the identity provider needs you to act there first",
+    "temporarily_unavailable": "the identity provider is unavailable for a moment; try again",
+    "server_error": "the identity provider failed; try again later",
+}
+
+
 @router.post("/auth/oidc/start")
 def oidc_start(request: Request, form: Form) -> Response:
     client = request.app.state.oidc
@@ -115,28 +137,49 @@ def oidc_start(request: Request, form: Form) -> Response:
     web.in_transaction(request, lambda s: identity.remember_flow(
         s, state=started.state, nonce=started.nonce, code_verifier=started.code_verifier,
         return_to=target))
-    return RedirectResponse(started.url, status_code=303)
+    response = RedirectResponse(started.url, status_code=303)
+    flags = {**web.cookie_flags(request), "path": _FLOW_PATH}
+    response.set_cookie(FLOW_COOKIE, started.state,
+                        max_age=int(identity.FLOW_LIFETIME.total_seconds()), **flags)
+    return response
+
+
+def _started_here(request: Request, state: str) -> bool:
+    bound = request.cookies.get(FLOW_COOKIE, "")
+    return bool(state and bound) and hmac.compare_digest(bound.encode(), state.encode())
 
 
 @router.get("/auth/oidc/callback")
 def oidc_callback(request: Request, state: str = "", error: str = "",
                   error_description: str = "") -> Response:
+    """Where the provider sends the browser back. Whatever goes wrong, the person lands on the
+    sign-in page with the reason and can try again; nothing is signed in."""
+    try:
+        response = _finish_sign_in(request, state, error, error_description)
+    except FabriekError as exc:
+        response = web.render(request, "sign_in.html", status_code=exc.status, next="/me",
+                              error=f"OpenID Connect sign-in failed: {exc.detail}")
+    response.delete_cookie(FLOW_COOKIE, path=_FLOW_PATH)
+    return response
+
+
+def _finish_sign_in(request: Request, state: str, error: str, error_description: str
+                    ) -> Response:
     client = request.app.state.oidc
     if client is None:
         raise Unavailable("OpenID Connect sign-in is not configured on this server")
+    if not _started_here(request, state):
+        raise BadRequest("this sign-in was not started in this browser, or it has expired or "
+                         "was already used; sign in again")
+    flow = web.in_transaction(request, lambda s: identity.take_flow(s, state))
     if error:
-        return web.render(request, "sign_in.html", status_code=401, next="/me",
-                          error=f"the identity provider refused: {error_description or error}")
-    flow = web.in_transaction(request, lambda s: _take(s, state))
-    claims = client.finish(_redirect_uri(request), str(request.url),
-                           code_verifier=flow["code_verifier"], nonce=flow["nonce"])
+        # Only now, with the flow this browser started, is the provider's own text shown.
+        reason = _PROVIDER_ERRORS.get(error, "the identity provider refused the sign-in")
+        detail = f" ({error_description[:200]})" if error_description else ""
+        raise Unauthenticated(f"{reason}{detail}")
+    claims = client.finish(_redirect_uri(request), str(request.url), state=state,
+                           code_verifier=flow.code_verifier, nonce=flow.nonce)
     user_id = web.in_transaction(request, lambda s: identity.user_for_identity(
         s, issuer=claims.issuer, subject=claims.subject, email=claims.email,
         email_verified=claims.email_verified, name=claims.name).id)
-    return _signed_in(request, user_id, "oidc", flow["return_to"])
-
-
-def _take(session, state: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    flow = identity.take_flow(session, state)
-    return {"code_verifier": flow.code_verifier, "nonce": flow.nonce,
-            "return_to": flow.return_to}
+    return _signed_in(request, user_id, "oidc", flow.return_to)

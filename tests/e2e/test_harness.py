@@ -1,0 +1,40 @@
+"""The end-to-end harness checks itself: axe-core finds a real violation, a screenshot is
+written, and the live server's Secure cookies survive plain http on loopback."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+
+pytestmark = pytest.mark.e2e
+
+
+def test_check_accessible_reports_a_violation_it_should(page: Page, check_accessible,
+                                                        screenshot) -> None:
+    page.set_content('<!doctype html><html lang="en"><title>t</title><main><h1>Chart</h1>'
+                     '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+                     '<a href="#"></a></main></html>')
+    with pytest.raises(AssertionError) as failed:
+        check_accessible(page)
+    message = str(failed.value)
+    assert "image-alt [critical]" in message and "link-name" in message, message
+    assert "dequeuniversity.com" in message  # each rule's help link
+    page.set_content('<!doctype html><html lang="en"><title>t</title><main><h1>Chart</h1>'
+                     '<img alt="A chart" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+                     '</main></html>')
+    assert check_accessible(page)["violations"] == []
+    assert screenshot(page, "harness-good-page").stat().st_size > 0
+
+
+def test_secure_cookies_are_kept_over_http_on_loopback(page: Page, live_server, sign_in
+                                                       ) -> None:
+    # Chromium counts http://127.0.0.1 as potentially trustworthy, so it keeps the portal's
+    # Secure cookies there; production serves https and keeps FABRIEK_SECURE_COOKIES=true.
+    person = live_server.person("harness@e2e.example")
+    sign_in(page, person)
+    cookies = {c["name"]: c for c in page.context.cookies(live_server.url)}
+    session = cookies["fabriek_session"]
+    assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Lax"
+    assert cookies["fabriek_csrf"]["secure"]
+    page.goto(live_server.url + "/me")
+    assert page.url.endswith("/me")
