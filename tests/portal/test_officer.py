@@ -147,6 +147,9 @@ def test_assign_review_and_accept_through_the_pages(anonymous, office, applicant
     assert (allocation.factory, allocation.gpu_hours) == ("local", 40_000)
     page = page_text(office.get(r.headers["location"]))
     assert "The decision is recorded." in page and "the referral's first choice" in page
+    # The applicant-side pages it links to open for the officer too.
+    assert office.get(f"/allocations/{allocation.id}").status_code == 200
+    assert "accepted" in page_text(office.get(f"/proposals/{proposal_id}"))
 
 
 def test_accepting_with_less_and_rejecting(anonymous, office, applicant, officer, reviewer,

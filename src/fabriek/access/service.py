@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import and_, event, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from fabriek.access import policy as pol
@@ -41,6 +41,8 @@ from fabriek.access.schemas import (
     ReviewRead,
     ReviewSubmit,
 )
+from fabriek.audit.models import AuditEvent
+from fabriek.audit.schemas import AuditEventRead
 from fabriek.audit.service import record
 from fabriek.errors import Conflict, Forbidden, NotFound, PolicyRefusal, ValidationFailed
 from fabriek.federation import referrals
@@ -191,8 +193,10 @@ def queue_summary(session: Session, principal: Principal) -> QueueSummary:
 def list_proposals(
     session: Session, principal: Principal, *, state: ProposalState | None = None,
     mode: str | None = None, organisation_id: int | None = None, after: int = 0, limit: int = 50,
+    newest_first: bool = False,
 ) -> list[Proposal]:
-    q = select(Proposal).where(Proposal.id > after).order_by(Proposal.id).limit(limit)
+    order = Proposal.id.desc() if newest_first else Proposal.id
+    q = select(Proposal).where(Proposal.id > after).order_by(order).limit(limit)
     if not principal.has(Role.access_officer):
         assigned = select(Review.proposal_id).where(
             Review.reviewer_id == principal.user_id, Review.state != ReviewState.conflict)
@@ -207,6 +211,35 @@ def list_proposals(
     if organisation_id is not None:
         q = q.where(Proposal.organisation_id == organisation_id)
     return list(session.execute(q).scalars())
+
+
+def proposal_events(session: Session, principal: Principal, proposal_id: int
+                    ) -> list[AuditEventRead]:
+    """The audit trail of one proposal and its allocations, oldest first, as this principal
+    may see it: exactly what GET /api/v1/audit shows them of these subjects. Members of the
+    organisation and access officers see the events; reviewers stay anonymous and their
+    reasons and ids hidden to all but officers (rules.audit_event_for); anyone else who may
+    see the proposal (an assigned reviewer) sees no events, as the API shows them none.
+    Raises: NotFound when the proposal is not visible.
+    """
+    proposal = get_proposal(session, principal, proposal_id)
+    officer = principal.has(Role.access_officer)
+    if not (officer or principal.is_member(proposal.organisation_id)):
+        return []
+    allocations = select(Allocation.id).where(Allocation.proposal_id == proposal.id)
+    q = select(AuditEvent).where(or_(
+        and_(AuditEvent.subject_type == "proposal", AuditEvent.subject_id == proposal.id),
+        and_(AuditEvent.subject_type == "allocation", AuditEvent.subject_id.in_(allocations)),
+    )).order_by(AuditEvent.seq)
+    if not officer:
+        q = q.where(AuditEvent.organisation_id == proposal.organisation_id)
+    events = []
+    for row in session.execute(q).scalars():
+        actor, reason, data = rules.audit_event_for(principal, row.action, row.actor,
+                                                    row.reason, row.data)
+        events.append(AuditEventRead.model_validate(row).model_copy(
+            update={"actor": actor, "reason": reason, "data": data}))
+    return events
 
 
 def review_view(principal: Principal, review: Review, organisation_id: int) -> ReviewRead:

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from fabriek.access import service as access
 from fabriek.access.models import Allocation
 from fabriek.access.service import AccessConfig
+from fabriek.audit.models import AuditEvent
+from fabriek.audit.schemas import AuditEventRead
 from fabriek.audit.service import record
 from fabriek.compliance import ledger as act_ledger
 from fabriek.compliance.ledger_gpus import peak_flops_now
@@ -26,7 +28,7 @@ from fabriek.compute.models import Job, UsageWarning
 from fabriek.compute.registry import Executors
 from fabriek.compute.schemas import AllocationUsage, JobRead, UsageWarningRead
 from fabriek.compute.spec import JobSpec
-from fabriek.errors import InvalidTransition, NotFound, PolicyRefusal
+from fabriek.errors import Conflict, InvalidTransition, NotFound, PolicyRefusal
 from fabriek.federation import service as federation
 from fabriek.federation.placement import Demand
 from fabriek.identity.enums import Role
@@ -120,14 +122,18 @@ def get_job(session: Session, principal: Principal, job_id: int) -> Job:
 
 
 def list_jobs(session: Session, principal: Principal, *, state: JobState | None = None,
-              allocation_id: int | None = None, after: int = 0, limit: int = 50) -> list[Job]:
-    q = select(Job).where(Job.id > after).order_by(Job.id).limit(limit)
+              allocation_id: int | None = None, organisation_id: int | None = None,
+              after: int = 0, limit: int = 50, newest_first: bool = False) -> list[Job]:
+    order = Job.id.desc() if newest_first else Job.id
+    q = select(Job).where(Job.id > after).order_by(order).limit(limit)
     if not (principal.has(Role.access_officer) or principal.has(Role.factory_operator)):
         q = q.where(Job.organisation_id.in_(principal.organisation_ids or {-1}))
     if state is not None:
         q = q.where(Job.state == state)
     if allocation_id is not None:
         q = q.where(Job.allocation_id == allocation_id)
+    if organisation_id is not None:
+        q = q.where(Job.organisation_id == organisation_id)
     return list(session.execute(q).scalars())
 
 
@@ -174,6 +180,53 @@ def job_view(job: Job) -> JobRead:
               if name not in ("worst_case_gpu_hours", "warnings")}
     return JobRead.model_validate({**fields, "worst_case_gpu_hours": worst_case(job),
                                    "warnings": getattr(job, "act_warnings", [])})
+
+
+@dataclass(frozen=True)
+class LogPart:
+    text: str
+    next_offset: int
+    more: bool  # the part was cut at `limit`; more output follows from next_offset
+
+
+def job_log(session: Session, principal: Principal, job_id: int, *, executors: Executors,
+            stream: str = "stdout", offset: int = 0, limit: int = 1 << 20) -> LogPart:
+    """The job's output from `offset`, at most `limit` bytes, read from its executor.
+
+    Raises: NotFound, Conflict (not yet at its executor: no output so far), ExecutorError.
+    """
+    job = get_job(session, principal, job_id)
+    if job.external_id is None:
+        raise Conflict("the job has not reached its executor yet; no output so far")
+    executor = executors.get(job.factory, job.partition)
+    try:
+        data, next_offset = executor.read_log(job.external_id, stream,  # type: ignore[arg-type]
+                                              max(offset, 0), limit + 1)
+    except FileNotFoundError:  # the stream is created when the run starts
+        data, next_offset = b"", max(offset, 0)
+    more = len(data) > limit
+    if more:
+        data, next_offset = data[:limit], max(offset, 0) + limit
+    return LogPart(data.decode("utf-8", "replace"), next_offset, more)
+
+
+def preemptions(session: Session, principal: Principal, *, allocation_id: int | None = None,
+                job_id: int | None = None) -> list[AuditEventRead]:
+    """The "job.preempted" events of one job or of every job of one allocation, oldest first.
+
+    A job's pre-emptions are its owner's business as much as its state: whoever may see the
+    job (or the allocation) sees them. Raises: NotFound.
+    """
+    if job_id is not None:
+        jobs = select(Job.id).where(Job.id == get_job(session, principal, job_id).id)
+    else:
+        assert allocation_id is not None
+        allocation = access.get_allocation(session, principal, allocation_id)
+        jobs = select(Job.id).where(Job.allocation_id == allocation.id)
+    rows = session.execute(select(AuditEvent).where(
+        AuditEvent.action == "job.preempted", AuditEvent.subject_type == "job",
+        AuditEvent.subject_id.in_(jobs)).order_by(AuditEvent.seq)).scalars()
+    return [AuditEventRead.model_validate(r) for r in rows]
 
 
 def cancel_job(session: Session, principal: Principal, job_id: int) -> Job:

@@ -43,6 +43,17 @@ NOTICES = {
     "maintenance-added": "The maintenance window is announced.",
     "maintenance-removed": "The maintenance window is withdrawn.",
     "capacity-set": "The partition's capacity is updated.",
+    "organisation-registered": "The organisation is registered; you are its administrator.",
+    "member-added": "The member is added.",
+    "vouched": "You vouched for the organisation's facts.",
+    "draft-saved": "The draft is saved.",
+    "assessment-attached": "The self-assessment is attached to the proposal.",
+    "withdrawn": "The proposal is withdrawn.",
+    "appealed": "Your appeal is recorded.",
+    "job-submitted": "The job is admitted and queued.",
+    "job-act-warning": "The job is admitted and queued. Its worst case could carry its model past "
+                       "an AI Act compute threshold (10^23 or 10^25 FLOP): see the model's "
+                       "compute ledger.",
 }
 
 

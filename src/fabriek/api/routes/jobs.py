@@ -74,15 +74,15 @@ def logs(job_id: int, request: Request, session: ReadSession, principal: Reader,
          offset: Annotated[int, Query(ge=0)] = 0,
          follow: bool = False):  # type: ignore[no-untyped-def]
     """The job's output from `offset`; `follow=true` streams it until the job ends."""
+    if not follow:
+        part = service.job_log(session, principal, job_id, stream=stream, offset=offset,
+                               executors=request.app.state.executors)
+        return PlainTextResponse(part.text, headers={"X-Next-Offset": str(part.next_offset)})
     job = service.get_job(session, principal, job_id)
     if job.external_id is None:
         raise Conflict("the job has not reached its executor yet; no output so far")
     executor = request.app.state.executors.get(job.factory, job.partition)
     external_id = job.external_id
-    if not follow:
-        data, next_offset = executor.read_log(external_id, stream, offset)
-        return PlainTextResponse(data.decode("utf-8", "replace"),
-                                 headers={"X-Next-Offset": str(next_offset)})
     db = request.app.state.db
 
     def chunks() -> Iterator[bytes]:
