@@ -133,8 +133,16 @@ def test_a_reviewer_scores_a_fast_lane_proposal_and_the_officer_accepts(
     sign_in(page, officer, next=f"/officer/proposals/{proposal['id']}")
     expect(page.locator("#reviews ~ table").first).to_contain_text("1")
     expect(page.get_by_text("A strong team.")).to_be_visible()
-    page.get_by_label("Accept", exact=True).check()
+    # Accepting with less but naming no GPU-hours: the form comes back with the reason.
+    page.get_by_label("Accept with fewer GPU-hours").check()
     page.get_by_label("Reasons (the applicant reads them)").fill("Ready, and justified.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_role("alert").first).to_contain_text(
+        "accepting with less needs gpu_hours_granted")
+    check_accessible(page)
+    screenshot(page, "officer-decision-error")
+    page.get_by_label("Accept", exact=True).check()
     with page.expect_navigation():
         page.get_by_role("button", name="Record the decision").click()
     _notice(page, "The decision is recorded.")

@@ -3,6 +3,8 @@ comments, the conflict of interest, and who may not see any of it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fabriek.access.enums import ReviewState
@@ -93,7 +95,10 @@ def test_bad_scores_are_named_at_their_field_and_change_nothing(
     r = post_form(reviewer, f"/reviews/{assigned['review_id']}/submit", {**SCORES, **change})
     assert r.status_code == 400
     assert message in page_text(r)
-    assert 'role="alert"' in r.text and 'aria-invalid="true"' in r.text
+    # The message sits under its own field and the field points at it.
+    field = next(iter(change))
+    assert 'role="alert"' in r.text and f'id="{field}-error"' in r.text
+    assert re.search(f'aria-describedby="[^"]*{field}-error"', r.text)
     # What was typed is still there.
     assert ('id="score-technical-readiness-4" name="score-technical-readiness" value="4" '
             'required checked') in r.text
@@ -112,7 +117,7 @@ def test_scoring_waits_until_the_proposal_is_in_review(browser_for, anonymous, m
     api.submit(anonymous, applicant, draft["id"], "submitted")
     review = api.assign(anonymous, officer, draft["id"], reviewer)
     client = browser_for(reviewer)
-    assert "Scoring opens when the proposal is in review" in page_text(
+    assert "Scores are taken while the proposal is in review" in page_text(
         client.get(f"/reviews/{review['id']}"))
     before = api.row_counts(database)
     r = post_form(client, f"/reviews/{review['id']}/submit",

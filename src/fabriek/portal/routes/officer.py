@@ -71,11 +71,6 @@ class ModeRow:
     held_for_next: int  # submitted proposals waiting for the next cut-off
     due: int  # held for a cut-off that has passed: an officer may release them
 
-    @property
-    def open(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ProposalState.open_states()
-                   if s is not ProposalState.draft)
-
 
 def _coming_cutoffs(mode: AccessMode, now: datetime, n: int = 3) -> list[datetime]:
     if mode.cutoffs is None:
