@@ -54,6 +54,9 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 ARTIFACTS = Path(os.environ.get("FABRIEK_TEST_ARTIFACTS",
                                 Path(__file__).resolve().parents[2] / "test-artifacts"))
 E2E_ROOT = Path(__file__).resolve().parent
+# The CI machine has two cores shared with the server, the provider and Chromium: give
+# assertions that wait for the page longer than Playwright's default 5 s.
+expect.set_options(timeout=15_000)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -206,8 +209,9 @@ def live_server(live_server_config: LiveServerConfig,
     data_dir = tmp_path_factory.mktemp("live-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # The provider first: the server's settings name it, and it must know the callback.
-    provider = (start_provider([f"{url}/auth/oidc/callback"], log_dir=data_dir)
+    # The provider first: the server's settings name it, and it must know the callback. Both
+    # start at once; the server asks the provider nothing until someone signs in.
+    provider = (start_provider([f"{url}/auth/oidc/callback"], log_dir=data_dir, wait=False)
                 if config.oidc else None)
     # Nothing of the caller's FABRIEK_* configuration leaks in (a database URL, say).
     env = {k: v for k, v in os.environ.items() if not k.startswith("FABRIEK_")}
@@ -234,6 +238,8 @@ def live_server(live_server_config: LiveServerConfig,
         database = Database(settings)
         server = LiveServer(url, data_dir, log, settings, process, database, provider)
         _wait_healthy(server, timeout=60)
+        if provider is not None:
+            provider.wait_ready()
         yield server
     finally:
         if process is not None:
@@ -247,10 +253,22 @@ def live_server(live_server_config: LiveServerConfig,
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Iterator[None]:
-    """A failed test's report ends with the server's (and provider's) last log lines."""
+    """A failed test's report ends with the page's address and a screenshot of it, and the
+    server's (and provider's) last log lines."""
     outcome = yield
     report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("live_server")
+    funcargs = getattr(item, "funcargs", {})
+    page, server = funcargs.get("page"), funcargs.get("live_server")
+    if report.failed and report.when == "call" and isinstance(page, Page):
+        # The page as the failure left it (the fixtures are still up at this point).
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", item.name).strip("-")
+        path = ARTIFACTS / "failures" / f"{Path(str(item.fspath)).stem}--{name}.png"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), full_page=True)
+            report.sections.append(("page at the failure", f"{page.url}\nscreenshot: {path}"))
+        except Exception as exc:  # a crashed page must not hide the test's own failure
+            report.sections.append(("page at the failure", f"no screenshot: {exc}"))
     if report.failed and isinstance(server, LiveServer):
         report.sections.append((f"fabriek server log ({server.log})", server.log_tail()))
         if server.oidc is not None:

@@ -72,6 +72,20 @@ class OidcProvider:
         except OSError:
             return ""
 
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{self.issuer}/.well-known/openid-configuration",
+                          timeout=2).raise_for_status()
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the OpenID provider did not start:\n"
+                                       f"{self.log_tail()}") from None
+                time.sleep(0.05)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()  # it exits on SIGTERM
@@ -83,8 +97,9 @@ class OidcProvider:
 
 
 def start_provider(redirect_uris: list[str], *, log_dir: Path | None = None,
-                   timeout: float = 30.0) -> OidcProvider:
-    """Start the provider and wait until its discovery document answers (about 0.5 s)."""
+                   timeout: float = 30.0, wait: bool = True) -> OidcProvider:
+    """Start the provider; with `wait`, until its discovery document answers (about 0.5 s).
+    Without, call .wait_ready() later: the live server starts meanwhile."""
     node = require_node()
     port = free_port()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="fabriek-idp-"))
@@ -100,15 +115,6 @@ def start_provider(redirect_uris: list[str], *, log_dir: Path | None = None,
                                    env=env, stdout=sink, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
     provider = OidcProvider(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(f"{provider.issuer}/.well-known/openid-configuration",
-                      timeout=2).raise_for_status()
-            return provider
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                provider.stop()
-                raise RuntimeError(f"the OpenID provider did not start:\n"
-                                   f"{provider.log_tail()}") from None
-            time.sleep(0.05)
+    if wait:
+        provider.wait_ready(timeout)
+    return provider
