@@ -164,3 +164,82 @@ def test_a_start_up_applies_runs_a_job_and_sees_its_usage(
     expect(page.locator("#my-jobs ~ table, section[aria-labelledby=my-jobs] table")
            .first).to_contain_text("first-training")
     ok("My work", "me-with-work")
+
+
+def test_forms_explain_mistakes_work_without_javascript_and_speak_dutch(
+        page: Page, new_context: Callable[..., Any], live_server: Any,
+        sign_in: Callable[..., None], check_accessible: Callable[..., Any],
+        screenshot: Callable[[Page, str], Any]) -> None:
+    url = live_server.url
+    bram = live_server.person("bram@uni-lab.example")
+
+    # Without JavaScript: "Check eligibility" re-renders the form with the explanation.
+    plain = new_context(java_script_enabled=False).new_page()
+    sign_in(plain, bram)
+    plain.goto(f"{url}/organisations/new")
+    plain.get_by_label("Country of establishment").select_option("CH")
+    plain.get_by_label("Research organisation or university").check()
+    plain.get_by_role("button", name="Check eligibility").click()
+    plain.wait_for_load_state()
+    expect(plain.locator("#org-explanation")).to_contain_text("Eligible.")
+    expect(plain.locator("#org-explanation")).to_contain_text(
+        "research organisation or university")
+    screenshot(plain, "no-js-organisation-checked")
+    plain.get_by_role("button", name="Register the organisation").click()  # no legal name
+    expect(plain.locator("#form-errors")).to_be_visible()
+    expect(plain.locator("#legal_name-error")).to_be_visible()
+    screenshot(plain, "no-js-organisation-errors")
+    plain.get_by_label("Legal name").fill("Uni Lab Zürich")
+    plain.get_by_label("Registration number").fill("CHE-100.200.300")
+    plain.get_by_role("button", name="Register the organisation").click()
+    plain.wait_for_url(re.compile(r"/organisations/\d+"))
+    org_id = int(re.search(r"/organisations/(\d+)", plain.url).group(1))  # type: ignore[union-attr]
+    plain.context.close()
+
+    # With JavaScript: mistakes in the wizard are listed and tied to their fields.
+    sign_in(page, bram)
+    page.goto(f"{url}/proposals/new?organisation={org_id}")
+    page.get_by_role("button", name="Save the draft and continue").click()
+    expect(page.locator("#form-errors")).to_be_visible()
+    expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    _page_ok(page, "Apply for compute for Uni Lab Zürich", check_accessible, screenshot,
+             "wizard-1-errors")
+    page.get_by_label("Title").fill("Protein language models")
+    page.get_by_label("Abstract").fill("We pre-train a protein language model.")
+    page.get_by_label("Sector").select_option("health")
+    page.get_by_label("The AI system or model the compute is for").fill("A research model")
+    page.get_by_label("GPU-hours").fill("20000")
+    page.get_by_label("Duration (months)").fill("6")
+    page.get_by_label("Duration (months)").press("Tab")
+    expect(page.locator("#mode-choice")).to_contain_text(
+        "Suggested: AI for Science and Collaborative EU Projects.")
+    page.get_by_label("Our organisation endorses the EU AI Pact").check()
+    page.get_by_label("Signed by (name and function)").fill("Bram Jansen, PI")
+    page.get_by_label("The compute is for civilian use only").check()
+    page.get_by_role("button", name="Save the draft and continue").click()
+    page.wait_for_url(re.compile(r"/proposals/\d+/self-assessment"))
+    proposal_url = page.url.split("/self-assessment")[0]
+
+    # The self-assessment in Dutch: the tree's own Dutch text.
+    page.get_by_role("link", name="Nederlands").click()
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    expect(page.locator("fieldset.question legend").first).to_have_text(
+        "Beoordeelt u een AI-systeem of een AI-model voor algemene doeleinden?")
+    check_accessible(page)
+    screenshot(page, "wizard-2-nl")
+    page.get_by_role("link", name="English").click()
+
+    # The draft's page: resume links, and withdrawing needs a reason.
+    page.goto(proposal_url)
+    expect(page.get_by_role("heading", name="This is a draft")).to_be_visible()
+    page.get_by_label("Why you withdraw the proposal").fill("no")
+    page.get_by_role("button", name="Withdraw the proposal").click()
+    expect(page.locator("#withdraw-reason-error")).to_be_visible()
+    _page_ok(page, "Protein language models", check_accessible, screenshot,
+             "proposal-withdraw-error")
+    page.get_by_label("Why you withdraw the proposal").fill("We found compute elsewhere.")
+    page.get_by_role("button", name="Withdraw the proposal").click()
+    expect(page.locator("ol.timeline")).to_contain_text("Withdrawn")
+    expect(page.locator("ol.timeline")).to_contain_text("We found compute elsewhere.")
+    _page_ok(page, "Protein language models", check_accessible, screenshot,
+             "proposal-withdrawn")
