@@ -232,7 +232,7 @@ def test_the_mode_suggested_follows_the_request_and_the_organisation(
     org_id = _register(client)
     form = client.get(f"/proposals/new?organisation={org_id}")
     assert form.status_code == 200
-    assert "Give the GPU-hours" not in form.text  # a default of 0 figures is not assumed
+    assert "Give the GPU-hours you need to see which modes fit" in form.text
     for label in ("Playground", "Fast Lane", "Large Scale"):
         assert label in form.text
     assert "Strategic direct allocation" not in form.text  # not applied for

@@ -43,6 +43,7 @@ def _section(session: Session, request: Request, principal: Principal) -> dict[s
     names = {o.id: o.legal_name for o in orgs}
     return {
         "organisations": orgs, "names": names,
+        "mode_labels": {m.id: m.label for m in request.app.state.access.policy.modes.modes},
         "proposals": sorted(proposals, key=lambda p: -p.id),
         "allocations": allocations,
         "jobs": [compute.job_view(j) for j in jobs],

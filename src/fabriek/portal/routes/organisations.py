@@ -154,6 +154,7 @@ def _page_context(session: Any, request: Request, principal: Any, organisation_i
     return {
         "org": organisation_view(org, request.app.state.access),
         "members": [(m, u) for m, u in identity.list_members(session, principal, org.id)],
+        "mode_labels": {m.id: m.label for m in request.app.state.access.policy.modes.modes},
         "is_admin": principal.is_org_admin(org.id),
         "is_member": principal.is_member(org.id),
         "proposals": access.list_proposals(session, principal, organisation_id=org.id,
