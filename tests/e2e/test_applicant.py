@@ -39,7 +39,9 @@ def test_a_start_up_applies_runs_a_job_and_sees_its_usage(
         page: Page, live_server: Any, check_accessible: Callable[..., Any],
         screenshot: Callable[[Page, str], Any]) -> None:
     url = live_server.url
-    ok = lambda heading, name: _page_ok(page, heading, check_accessible, screenshot, name)  # noqa: E731
+
+    def ok(heading: str | re.Pattern[str], name: str) -> None:
+        _page_ok(page, heading, check_accessible, screenshot, name)
 
     # Sign up.
     page.goto(f"{url}/sign-up")

@@ -247,7 +247,7 @@ def test_the_mode_suggested_follows_the_request_and_the_organisation(
     assert "Playground takes requests of 1 to 5,000 GPU-hours" in text_of(r)
     r = client.get("/proposals/mode-suggestion", params={
         "organisation": org_id, "gpu_hours": "2000", "duration_months": "12"})
-    assert "Suggested" not in text_of(r) and "no access mode fits" in text_of(r)
+    assert "Suggested" not in text_of(r) and "No access mode fits" in text_of(r)
 
     research = _register(client, legal_name="Uni Lab", registration_id="U-1", kind="research")
     r = client.get("/proposals/mode-suggestion", params={

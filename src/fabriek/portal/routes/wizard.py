@@ -45,7 +45,7 @@ CHECKBOXES = ("civilian_use", "confidential")
 EU_LANGUAGES = ("bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu",
                 "it", "lt", "lv", "mt", "nl", "pl", "pt", "ro", "sk", "sl", "sv")
 # Schema fields shown under another name in the form.
-FORM_NAME = {"inference_share": "inference_percent", "organisation_id": "mode"}
+FORM_NAME = {"inference_share": "inference_percent"}
 KNOWN = (*TEXT_FIELDS, *CHECKBOXES, "languages")
 
 
