@@ -5,6 +5,7 @@ as a browser would. Identity linking, and the state, nonce, PKCE and issuer chec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +18,7 @@ from fabriek.access.service import AccessConfig
 from fabriek.api.app import create_app
 from fabriek.db.session import Database
 from fabriek.identity.models import OidcFlow, User, UserIdentity, WebSession
+from fabriek.kit.clock import utcnow
 from fabriek.portal.oidc import _is_true
 from fabriek.portal.routes.auth import FLOW_COOKIE
 from fabriek.portal.web import CSRF_COOKIE, SESSION_COOKIE
@@ -197,7 +199,7 @@ def test_a_forged_state_is_refused(portal: TestClient, database: Database,
     assert _count(database, OidcFlow) == 1  # the real flow of this browser is untouched
 
 
-def _tamper_flow(database: Database, **values: str) -> None:
+def _tamper_flow(database: Database, **values: object) -> None:
     with database.unit_of_work() as s:
         s.execute(update(OidcFlow).values(**values))
 
@@ -212,6 +214,15 @@ def test_the_nonce_and_the_pkce_verifier_are_checked(
     _tamper_flow(database, **{column: "x" * 43})
     r = portal.get(callback)
     assert r.status_code == 401 and message in text_of(r), text_of(r)
+    assert _signed_in_as(portal) is None and _count(database, User) == 0
+
+
+def test_a_flow_older_than_ten_minutes_has_expired(portal: TestClient,
+                                                   database: Database) -> None:
+    callback = _login_at_idp(_start(portal), "alice")
+    _tamper_flow(database, created_at=utcnow() - timedelta(minutes=11))
+    r = portal.get(callback)
+    assert r.status_code == 400 and "expired or was already used" in text_of(r)
     assert _signed_in_as(portal) is None and _count(database, User) == 0
 
 
