@@ -50,7 +50,7 @@ from fabriek.federation.referrals import FederationConfig, Referral
 from fabriek.identity.enums import Role
 from fabriek.identity.models import Membership, Organisation, User, UserRole
 from fabriek.identity.principal import SYSTEM, Principal
-from fabriek.kit.clock import utcnow
+from fabriek.kit.clock import as_utc, utcnow
 
 S = ProposalState
 
@@ -151,6 +151,43 @@ def get_proposal(session: Session, principal: Principal, proposal_id: int,
             principal, proposal.organisation_id, _review_pairs_when_asked(session, proposal_id)):
         raise NotFound(f"proposal {proposal_id} not found")
     return proposal
+
+
+def applicant_of(session: Session, principal: Principal, proposal_id: int) -> Organisation:
+    """The organisation that applied, for whoever may see the proposal: an assigned reviewer
+    needs its name and country to judge a conflict of interest. Raises: NotFound."""
+    proposal = get_proposal(session, principal, proposal_id)
+    org = session.get(Organisation, proposal.organisation_id)
+    assert org is not None
+    return org
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """What an access officer's queue counts: proposals per mode and state, and the submitted
+    ones held for a cut-off, per mode and cut-off moment."""
+
+    by_state: dict[str, dict[ProposalState, int]]
+    held: dict[str, dict[datetime, int]]
+
+
+def queue_summary(session: Session, principal: Principal) -> QueueSummary:
+    """Counts for the access office, two aggregate queries however many proposals exist.
+
+    Raises: Forbidden (access officers only).
+    """
+    _forbid(rules.can_decide(principal), "only access officers see the access office's queue")
+    by_state: dict[str, dict[ProposalState, int]] = {}
+    for mode, state, n in session.execute(select(Proposal.mode, Proposal.state, func.count())
+                                          .group_by(Proposal.mode, Proposal.state)).all():
+        by_state.setdefault(mode, {})[state] = n
+    held: dict[str, dict[datetime, int]] = {}
+    for mode, cutoff, n in session.execute(
+            select(Proposal.mode, Proposal.cutoff_at, func.count())
+            .where(Proposal.state == S.submitted, Proposal.cutoff_at.is_not(None))
+            .group_by(Proposal.mode, Proposal.cutoff_at)).all():
+        held.setdefault(mode, {})[as_utc(cutoff)] = n
+    return QueueSummary(by_state, held)
 
 
 def list_proposals(
@@ -518,6 +555,11 @@ def _own_review(session: Session, principal: Principal, review_id: int) -> tuple
     return review, proposal
 
 
+def get_my_review(session: Session, principal: Principal, review_id: int) -> Review:
+    """One of the principal's own review assignments. Raises: NotFound (anyone else's)."""
+    return _own_review(session, principal, review_id)[0]
+
+
 def list_my_reviews(session: Session, principal: Principal) -> list[Review]:
     return list(session.execute(select(Review).where(
         Review.reviewer_id == principal.user_id, Review.state != ReviewState.conflict)
@@ -544,6 +586,11 @@ def submit_review(session: Session, principal: Principal, review_id: int, data: 
     review, proposal = _own_review(session, principal, review_id)
     if review.state is not ReviewState.assigned:
         raise Conflict(f"this review is already {review.state.value}")
+    # Assignment refuses reviewers of the applicant organisation; one who joined it since
+    # (or lost the reviewer role) may not score it either.
+    _forbid(rules.can_review_for(principal, proposal.organisation_id),
+            "a reviewer may not review a proposal of their own organisation; declare the "
+            "conflict of interest instead")
     if proposal.state is not S.in_review:
         raise Conflict(f"the proposal is {proposal.state.value}, not in review")
     mode = config.mode(proposal.mode)

@@ -6,6 +6,7 @@ them to the executor after commit, so nothing reaches a scheduler that was not r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,8 +29,10 @@ from fabriek.compute.registry import Executors
 from fabriek.compute.schemas import AllocationUsage, JobRead, UsageWarningRead
 from fabriek.compute.spec import JobSpec
 from fabriek.errors import Conflict, InvalidTransition, NotFound, PolicyRefusal
+from fabriek.federation import service as federation
 from fabriek.federation.placement import Demand
 from fabriek.identity.enums import Role
+from fabriek.identity.models import Organisation
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
 
@@ -132,6 +135,44 @@ def list_jobs(session: Session, principal: Principal, *, state: JobState | None 
     if organisation_id is not None:
         q = q.where(Job.organisation_id == organisation_id)
     return list(session.execute(q).scalars())
+
+
+@dataclass(frozen=True)
+class FactoryJob:
+    """What a factory's operators see of a job on it: no spec, no logs, no owner."""
+
+    id: int
+    name: str
+    state: JobState
+    gpus: int
+    partition: str
+    organisation: str
+    priority_class: str
+    time_limit_minutes: int
+    queued_at: datetime | None
+    started_at: datetime | None
+    preemptions: int
+
+
+def factory_jobs(session: Session, principal: Principal, factory_id: str, *,
+                 states: Collection[JobState] | None = None, limit: int = 200
+                 ) -> list[FactoryJob]:
+    """Jobs on one factory (default: queued or running), for its operators and access officers,
+    running first, then by class and age. Raises: NotFound, Forbidden.
+    """
+    factory = federation.require_operator(session, principal, factory_id)
+    wanted = JobState.active_states() if states is None else frozenset(states)
+    rows = session.execute(
+        select(Job, Organisation.legal_name).join(Organisation,
+                                                  Organisation.id == Job.organisation_id)
+        .where(Job.factory == factory.id, Job.state.in_(wanted))
+        .order_by((Job.state != JobState.running), Job.priority_rank.desc(), Job.id)
+        .limit(limit)).all()
+    return [FactoryJob(id=j.id, name=j.name, state=j.state, gpus=j.gpus, partition=j.partition,
+                       organisation=org, priority_class=j.priority_class,
+                       time_limit_minutes=j.time_limit_minutes, queued_at=j.queued_at,
+                       started_at=j.started_at, preemptions=j.preemptions)
+            for j, org in rows]
 
 
 def job_view(job: Job) -> JobRead:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from fabriek.audit.service import record
 from fabriek.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from fabriek.federation import rules
+from fabriek.federation import ledger, rules
+from fabriek.federation.capacity import WeekCapacity, week_of, week_table
 from fabriek.federation.catalogue import Catalogue, CatalogueRow, SectorIndex, gpu_spec
 from fabriek.federation.domain import (
     CapacityBasis,
@@ -325,6 +326,60 @@ def gpu_spec_views(catalogue: Catalogue) -> list[GpuSpecRead]:
                         bf16_dense_tflops=g.bf16_dense_tflops, source_url=str(g.source.url),
                         source_title=g.source.title, checked=g.checked, note=g.note)
             for g in catalogue.gpu_specs.gpus]
+
+
+def operated_factories(session: Session, principal: Principal) -> list[Factory]:
+    """The factories an access officer assigned to this factory operator, in id order."""
+    operated = _operated(session, principal)
+    if not operated:
+        return []
+    return list(session.execute(select(Factory).where(Factory.id.in_(operated))
+                                .order_by(Factory.id)).scalars())
+
+
+def require_operator(session: Session, principal: Principal, factory_id: str) -> Factory:
+    """The factory, if the principal operates it (or is an access officer).
+
+    Raises: NotFound, Forbidden.
+    """
+    factory = _factory(session, factory_id)
+    if not rules.can_operate(principal, factory.id, _operated(session, principal)):
+        raise Forbidden(f"only an operator of {factory.id} or an access officer may see its "
+                        "operations")
+    return factory
+
+
+@dataclass(frozen=True)
+class PartitionCalendar:
+    """A partition's weeks: GPU-hours that exist, in maintenance, committed, free."""
+
+    partition: PartitionRead
+    weeks: list[WeekCapacity]
+
+
+def capacity_calendar(session: Session, principal: Principal, factory_id: str, *,
+                      start_on: date, weeks: int) -> list[PartitionCalendar]:
+    """Per partition of the factory, `weeks` ISO weeks from the week holding `start_on`: what
+    exists, what maintenance takes and what allocations committed (the capacity ledger).
+
+    Operators of the factory and access officers. Raises: NotFound, Forbidden,
+    ValidationFailed (weeks outside 1..104).
+    """
+    factory = require_operator(session, principal, factory_id)
+    if not 1 <= weeks <= 104:
+        raise ValidationFailed("weeks must be 1..104")
+    first = week_of(start_on)
+    last = first + timedelta(days=7 * weeks - 1)
+    parts = _partitions_of(session, [factory.id])[factory.id]
+    committed = ledger.committed(session, [(p.factory_id, p.id) for p in parts], first, last)
+    windows = [MaintenanceWindow(factory_id=w.factory_id, partition_id=w.partition_id,
+                                 starts_at=as_utc(w.starts_at), ends_at=as_utc(w.ends_at),
+                                 gpus=w.gpus, reason=w.reason)
+               for w in session.execute(select(Maintenance).where(
+                   Maintenance.factory_id == factory.id)).scalars()]
+    return [PartitionCalendar(partition_read(p), week_table(
+        _profile(p), committed.get((p.factory_id, p.id), {}), windows, first, last,
+        operational=factory.operational)) for p in parts]
 
 
 # --- operators' changes ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import String, cast, func, select
@@ -111,6 +112,16 @@ def roles_of(session: Session, user_id: int) -> list[Role]:
         select(UserRole.role).where(UserRole.user_id == user_id)).scalars())
 
 
+def people_with_role(session: Session, principal: Principal, role: Role) -> list[User]:
+    """Everyone holding a global role, by e-mail; for access officers (e.g. to pick reviewers).
+
+    Raises: Forbidden.
+    """
+    _require(rules.can_manage_users(principal), "only access officers list people by role")
+    return list(session.execute(select(User).join(UserRole, UserRole.user_id == User.id).where(
+        UserRole.role == role, User.is_active.is_(True)).order_by(User.email)).scalars())
+
+
 # --- organisations -----------------------------------------------------------------------------
 
 
@@ -120,6 +131,16 @@ def get_organisation(session: Session, principal: Principal, organisation_id: in
     if org is None or not rules.can_see_organisation(principal, organisation_id):
         raise NotFound(f"organisation {organisation_id} not found")
     return org
+
+
+def organisation_names(session: Session, principal: Principal, ids: Iterable[int]
+                       ) -> dict[int, str]:
+    """Legal names of the organisations among `ids` that the principal may see, in one query."""
+    visible = [i for i in set(ids) if rules.can_see_organisation(principal, i)]
+    if not visible:
+        return {}
+    return dict(list(session.execute(select(Organisation.id, Organisation.legal_name).where(
+        Organisation.id.in_(visible))).all()))
 
 
 def list_organisations(session: Session, principal: Principal, *, after: int = 0, limit: int = 50

@@ -47,6 +47,14 @@ NOTICES = {
     "job-act-warning": N_("The job is admitted and queued. Its worst case could carry its "
                           "model past an AI Act compute threshold (10^23 or 10^25 FLOP): see "
                           "the model's compute ledger."),
+    "conflict-declared": N_("Your conflict of interest is recorded; an access officer will "
+                            "assign another reviewer."),
+    "review-submitted": N_("Your review is submitted."),
+    "reviewer-assigned": N_("The reviewer is assigned."),
+    "released": N_("The cut-off is released: its proposals are open for review."),
+    "maintenance-added": N_("The maintenance window is announced."),
+    "maintenance-removed": N_("The maintenance window is withdrawn."),
+    "capacity-set": N_("The partition's capacity is updated."),
 }
 
 

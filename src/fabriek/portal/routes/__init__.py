@@ -1,6 +1,16 @@
 """The portal's pages, one module per area; ROUTERS is what the application mounts."""
 
-from fabriek.portal.routes import auth, home, jobs, organisations, proposals, wizard
+from fabriek.portal.routes import (
+    auth,
+    home,
+    jobs,
+    officer,
+    operator,
+    organisations,
+    proposals,
+    reviews,
+    wizard,
+)
 
 ROUTERS = [home.router, auth.router, organisations.router, wizard.router, proposals.router,
-           jobs.router]
+           jobs.router, reviews.router, officer.router, operator.router]
