@@ -138,3 +138,12 @@ def test_language_follows_the_browser_then_the_switch(anonymous: TestClient) -> 
     assert '<html lang="en">' in anonymous.get("/", headers={"Accept-Language": "fr"}).text
     anonymous.get("/lang/nl")
     assert '<html lang="nl">' in anonymous.get("/", headers={"Accept-Language": "en"}).text
+
+
+def test_a_notice_survives_a_redirect_to_an_anchor() -> None:
+    from fabriek.portal.web import redirect
+
+    assert redirect("/proposals/3?tab=x#reviews", flash="saved").headers["location"] == (
+        "/proposals/3?tab=x&notice=saved#reviews")
+    assert redirect("https://evil.example", flash="saved").headers["location"] == (
+        "/?notice=saved")

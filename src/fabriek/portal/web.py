@@ -177,7 +177,8 @@ def redirect(url: str, *, flash: str | None = None) -> RedirectResponse:
     target = safe_path(url)
     if flash:
         assert flash in NOTICES, flash
-        target += ("&" if "?" in target else "?") + "notice=" + quote(flash)
+        path, hash_, anchor = target.partition("#")
+        target = path + ("&" if "?" in path else "?") + "notice=" + quote(flash) + hash_ + anchor
     return RedirectResponse(target, status_code=303)
 
 
