@@ -7,7 +7,7 @@ import pytest
 
 from fabriek.db.session import Database
 from fabriek.observatory import service
-from fabriek.observatory.schemas import HoursGroupRead, Observatory
+from fabriek.observatory.schemas import HoursGroupRead, ObservatoryRead
 from tests.observatory import scenario
 from tests.observatory.scenario import NOW
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def figures(database: Database, access) -> Observatory:  # type: ignore[no-untyped-def]
+def figures(database: Database, access) -> ObservatoryRead:  # type: ignore[no-untyped-def]
     with database.unit_of_work() as session:
         scenario.seed(session)
     with database.unit_of_work(readonly=True) as session:

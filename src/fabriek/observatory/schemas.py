@@ -104,7 +104,7 @@ class AiActModels(BaseModel):
     models: list[ModelPastRead]
 
 
-class Observatory(BaseModel):
+class ObservatoryRead(BaseModel):
     """Every figure of the programme's public dashboard."""
 
     generated_at: datetime

@@ -10,12 +10,13 @@ the AI Act thresholds, names of non-confidential ones leave here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pycountry
+from pydantic import BaseModel
 from sqlalchemy import Float, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -44,12 +45,13 @@ from fabriek.observatory.schemas import (
     HoursGroupRead,
     ModelPastRead,
     ModeTimingRead,
-    Observatory,
+    ObservatoryRead,
     StartupShareRead,
     ThresholdRead,
     TimeToFirstJob,
     WindowRead,
 )
+from fabriek.observatory.tables import FigureSet
 
 DEFAULT_DAYS = 30
 
@@ -353,16 +355,29 @@ def startup_share(session: Session, config: AccessConfig) -> StartupShareRead:
 
 
 def observatory(session: Session, config: AccessConfig, *, days: int = DEFAULT_DAYS,
-                now: datetime | None = None) -> Observatory:
+                now: datetime | None = None) -> ObservatoryRead:
     """Every figure, each table read once."""
     now = now or utcnow()
     names = labels(session, config)
     proposals = load_proposals(session)
     groups = _hours_groups(session, config, proposals)
-    return Observatory(
+    return ObservatoryRead(
         generated_at=now,
         time_to_first_job=_time_to_first_job(proposals, names),
         gpu_hours=_gpu_hours(groups, names),
         factories=factory_loads(session, days=days, now=now, names=names),
         startup_share=_startup_share(groups[m.Dimension.organisation_type]),
         ai_act_models=ai_act_models(session))
+
+
+def figure_set(session: Session, config: AccessConfig, name: FigureSet, *,
+               days: int = DEFAULT_DAYS, now: datetime | None = None) -> BaseModel:
+    """One figure set by its name, computed alone (the API's CSV downloads and charts)."""
+    compute: dict[FigureSet, Callable[[], BaseModel]] = {
+        FigureSet.time_to_first_job: lambda: time_to_first_job(session, config),
+        FigureSet.gpu_hours: lambda: gpu_hours(session, config),
+        FigureSet.factories: lambda: factory_loads(session, days=days, now=now),
+        FigureSet.startup_share: lambda: startup_share(session, config),
+        FigureSet.ai_act_models: lambda: ai_act_models(session),
+    }
+    return compute[FigureSet(name)]()
