@@ -17,6 +17,7 @@ from fabriek.api.routes import (
     factories,
     jobs,
     meta,
+    observatory,
     organisations,
     proposals,
 )
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask):
+    for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
+                   observatory):
         app.include_router(module.router)
     return app
