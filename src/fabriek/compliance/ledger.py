@@ -26,6 +26,7 @@ from fabriek.compliance.schemas import (
 )
 from fabriek.compute.enums import JobState
 from fabriek.compute.models import Job
+from fabriek.db.base import unindexed
 from fabriek.errors import NotFound, ValidationFailed
 from fabriek.identity.enums import Role
 from fabriek.identity.models import Organisation
@@ -83,10 +84,11 @@ def all_figures(session: Session, peak_flops: PeakFlops
     there are (the observatory's count of models past the thresholds). A read: nothing is
     recorded."""
     rows: dict[tuple[int, str], list[tuple[str, str, float | None]]] = {}
+    organisation = unindexed(Job.organisation_id)
     for org_id, model, factory, partition, hours in session.execute(select(
-            Job.organisation_id, Job.model, Job.factory, Job.partition,
+            organisation, Job.model, Job.factory, Job.partition,
             func.sum(Job.gpu_hours_used)).where(Job.model.is_not(None)).group_by(
-            Job.organisation_id, Job.model, Job.factory, Job.partition)):
+            organisation, Job.model, Job.factory, Job.partition)):
         rows.setdefault((org_id, model), []).append((factory, partition, hours))
     settings = {(s.organisation_id, s.model): s
                 for s in session.execute(select(ModelLedger)).scalars()}

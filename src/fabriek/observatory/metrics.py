@@ -16,12 +16,17 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from fabriek.access.enums import ApplicantCategory, ProposalState
-from fabriek.access.policy import Classification, OrganisationFacts, classify_organisation
+from fabriek.access.policy import (
+    Classification,
+    OrganisationFacts,
+    classify_organisation,
+    years_between,
+)
 from fabriek.access.policy_files import ClassificationPolicy
 from fabriek.compliance import ledger_policy
 
@@ -178,16 +183,19 @@ def proposal_keys(proposals: Iterable[ProposalRecord],
     """Each proposal's organisation type (as classified on the day it was submitted, so a
     start-up that has since grown up still counts as one for what it got then), the
     organisation's country and the sector id (`other` when the vocabulary has none)."""
-    types: dict[tuple[int, date], OrganisationType] = {}
+    types: dict[tuple[int, int], OrganisationType] = {}
     sectors: dict[str, str] = {}
     keys = {}
     for p in proposals:
         facts = organisations[p.organisation_id]
         day = p.submitted_at.date()
-        kind = types.get((p.organisation_id, day))
+        # The day matters to the classification only through the age in whole years (the
+        # start-up rule), so one classification per organisation and age, not per day.
+        age = years_between(facts.founded_on, day) if facts.founded_on is not None else 0
+        kind = types.get((p.organisation_id, age))
         if kind is None:
             kind = organisation_type(classify_organisation(facts, policy, day))
-            types[(p.organisation_id, day)] = kind
+            types[(p.organisation_id, age)] = kind
         if p.sector not in sectors:
             sectors[p.sector] = sector_of(p.sector) or OTHER_SECTOR
         keys[p.id] = ProposalKeys(kind, facts.country, sectors[p.sector])
@@ -255,23 +263,6 @@ class HoursGroup:
     proposals: int = 0  # submitted proposals counted in `requested`
 
 
-@dataclass
-class _Groups:
-    by_key: dict[str, HoursGroup] = field(default_factory=dict)
-
-    def at(self, key: str) -> HoursGroup:
-        group = self.by_key.get(key)
-        if group is None:
-            group = self.by_key[key] = HoursGroup(key)
-        return group
-
-
-def _key(dimension: Dimension, k: ProposalKeys) -> str:
-    if dimension is Dimension.organisation_type:
-        return k.organisation_type.value
-    return k.country if dimension is Dimension.country else k.sector
-
-
 def gpu_hours_by(proposals: Sequence[ProposalRecord], allocations: Iterable[AllocationRecord],
                  usage: Iterable[UsageRecord], keys: Mapping[int, ProposalKeys]
                  ) -> dict[Dimension, list[HoursGroup]]:
@@ -283,28 +274,37 @@ def gpu_hours_by(proposals: Sequence[ProposalRecord], allocations: Iterable[Allo
     dimension adds up to the same totals. Organisation types always list all six.
     """
     allocations, usage = list(allocations), list(usage)
-    groups = {d: _Groups() for d in Dimension}
+    # One dict per dimension, keyed plainly: this loop runs once per record and dimension.
+    groups: list[dict[str, HoursGroup]] = [{}, {}, {}, {}]
     for kind in OrganisationType:
-        groups[Dimension.organisation_type].at(kind.value)
+        groups[0][kind.value] = HoursGroup(kind.value)
+
+    plain = {pid: (k.organisation_type.value, k.country, k.sector) for pid, k in keys.items()}
+
+    def cells(proposal_id: int, factory: str) -> list[HoursGroup]:
+        out = []
+        for table, key in zip(groups, (*plain[proposal_id], factory), strict=True):
+            group = table.get(key)
+            if group is None:
+                group = table[key] = HoursGroup(key)
+            out.append(group)
+        return out
+
     first_factory: dict[int, tuple[int, str]] = {}
     for a in allocations:
         if a.proposal_id not in first_factory or a.id < first_factory[a.proposal_id][0]:
             first_factory[a.proposal_id] = (a.id, a.factory)
     for p in proposals:
-        factory = first_factory.get(p.id, (0, NOT_ALLOCATED))[1]
-        for d in Dimension:
-            g = groups[d].at(factory if d is Dimension.factory else _key(d, keys[p.id]))
+        for g in cells(p.id, first_factory.get(p.id, (0, NOT_ALLOCATED))[1]):
             g.requested += p.gpu_hours
             g.proposals += 1
     for a in allocations:
-        for d in Dimension:
-            groups[d].at(a.factory if d is Dimension.factory
-                         else _key(d, keys[a.proposal_id])).allocated += a.gpu_hours
+        for g in cells(a.proposal_id, a.factory):
+            g.allocated += a.gpu_hours
     for u in usage:
-        for d in Dimension:
-            groups[d].at(u.factory if d is Dimension.factory
-                         else _key(d, keys[u.proposal_id])).used += u.gpu_hours
-    return {d: _ordered(d, groups[d].by_key.values()) for d in Dimension}
+        for g in cells(u.proposal_id, u.factory):
+            g.used += u.gpu_hours
+    return {d: _ordered(d, table.values()) for d, table in zip(Dimension, groups, strict=True)}
 
 
 def _ordered(dimension: Dimension, groups: Iterable[HoursGroup]) -> list[HoursGroup]:

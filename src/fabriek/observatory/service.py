@@ -10,6 +10,7 @@ the AI Act thresholds, names of non-confidential ones leave here.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 
 import pycountry
 from pydantic import BaseModel
-from sqlalchemy import Float, case, func, or_, select
+from sqlalchemy import Float, and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -32,6 +33,7 @@ from fabriek.compliance import ledger as act_ledger
 from fabriek.compliance import ledger_policy
 from fabriek.compliance.ledger_gpus import PeakFlops, peak_flops_now
 from fabriek.compute.models import Job
+from fabriek.db.base import unindexed
 from fabriek.federation.domain import ExecutorKind
 from fabriek.federation.models import Factory, Partition
 from fabriek.identity.models import Organisation
@@ -59,7 +61,11 @@ DEFAULT_DAYS = 30
 
 
 class epoch(FunctionElement[float]):  # lower case: an SQL function, used like func.x
-    """Seconds since 1970-01-01 UTC of a timestamp column (SQLite keeps naive UTC text)."""
+    """Seconds since 1970-01-01 UTC of a timestamp column (SQLite keeps naive UTC text).
+
+    Also how timestamps are read here in bulk: a float is much cheaper to turn into a datetime
+    than the text SQLite returns is to parse.
+    """
 
     type = Float()
     inherit_cache = True
@@ -79,8 +85,12 @@ def _seconds(moment: datetime) -> float:
     return moment.timestamp()
 
 
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
 def _moment(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(float(seconds), UTC)
+    return None if seconds is None else _at(seconds)
 
 
 def _prior_seconds() -> ColumnElement[float]:
@@ -111,38 +121,91 @@ def _overlap(start: ColumnElement[float], end: ColumnElement[float], w0: float, 
 # --- loading the records ------------------------------------------------------------------------
 
 
-def load_proposals(session: Session) -> list[m.ProposalRecord]:
-    """Submitted proposals with the first start of a job on their allocations (one row each)."""
-    first = (select(Allocation.proposal_id.label("proposal_id"),
-                    func.min(first_start_sql()).label("first_start"))
-             .select_from(Job).join(Allocation, Allocation.id == Job.allocation_id)
-             .where(or_(Job.started_at.is_not(None), Job.last_preempted_at.is_not(None)))
-             .group_by(Allocation.proposal_id).subquery())
+@dataclass(frozen=True, slots=True)
+class JobGroup:
+    """The jobs of one allocation at one factory, summed in SQL."""
+
+    allocation_id: int
+    factory: str
+    first_started_at: datetime | None
+    gpu_hours: float  # all their runs
+    gpu_hours_in_window: float
+
+
+def _first(plain: float | None, estimated: float | None) -> datetime | None:
+    if plain is None or (estimated is not None and estimated < plain):
+        return _moment(estimated)
+    return _at(plain)
+
+
+def load_job_groups(session: Session, window: m.Window) -> list[JobGroup]:
+    """One pass over the jobs, grouped by allocation and factory: the first start, GPU-hours
+    used, and GPU-hours inside the window.
+
+    Inside the window: the current run up to its end (now, while running), and the earlier
+    runs of a pre-empted job as one block ending at its last pre-emption (their times are not
+    kept). Cheap comparisons on the stored timestamps pick the rows that can overlap; only
+    those are converted to epoch seconds.
+    """
+    w0, w1 = _seconds(window.starts_at), _seconds(window.ends_at)
+    run_end = case((Job.ended_at.is_(None), w1), else_=epoch(Job.ended_at))
+    current = case(
+        (and_(Job.started_at.is_not(None), Job.started_at < window.ends_at,
+              or_(Job.ended_at.is_(None), Job.ended_at > window.starts_at)),
+         Job.gpus * _overlap(epoch(Job.started_at), run_end, w0, w1)), else_=0.0)
+    preempted = epoch(Job.last_preempted_at)
+    earlier = case(
+        (and_(Job.last_preempted_at.is_not(None), Job.last_preempted_at > window.starts_at),
+         Job.gpus * _overlap(preempted - _prior_seconds(), preempted, w0, w1)), else_=0.0)
+    allocation = unindexed(Job.allocation_id)
+    rows = session.execute(
+        select(allocation, Job.factory,
+               epoch(func.min(Job.started_at).filter(Job.last_preempted_at.is_(None))),
+               func.min(first_start_sql()).filter(Job.last_preempted_at.is_not(None)),
+               func.sum(Job.gpu_hours_used), func.sum(current + earlier) / 3600.0)
+        .group_by(allocation, Job.factory))
+    return [JobGroup(a, f, _first(plain, estimated), float(used or 0.0), float(inside or 0.0))
+            for a, f, plain, estimated, used, inside in rows]
+
+
+@dataclass(frozen=True)
+class Records:
+    """What the figures are computed from; Python sees one row per proposal, allocation, or
+    allocation and factory, never one per job."""
+
+    proposals: list[m.ProposalRecord]
+    allocations: list[m.AllocationRecord]  # revoked ones left out
+    usage: list[m.UsageRecord]
+    used_in_window: dict[str, float]
+
+
+def load_records(session: Session, window: m.Window) -> Records:
+    allocations = session.execute(select(Allocation.id, Allocation.proposal_id,
+                                         Allocation.factory, Allocation.gpu_hours,
+                                         Allocation.state)).all()
+    proposal_of = {a: p for a, p, *_ in allocations}
+    first: dict[int, datetime] = {}
+    usage, inside = [], defaultdict(float)
+    for g in load_job_groups(session, window):
+        proposal_id = proposal_of[g.allocation_id]
+        if g.first_started_at is not None and (
+                proposal_id not in first or g.first_started_at < first[proposal_id]):
+            first[proposal_id] = g.first_started_at
+        usage.append(m.UsageRecord(proposal_id, g.factory, g.gpu_hours))
+        inside[g.factory] += g.gpu_hours_in_window
     rows = session.execute(
         select(Proposal.id, Proposal.organisation_id, Proposal.mode, Proposal.sector,
-               Proposal.state, Proposal.submitted_at, Proposal.gpu_hours, Proposal.confidential,
-               first.c.first_start)
-        .outerjoin(first, first.c.proposal_id == Proposal.id)
+               Proposal.state, epoch(Proposal.submitted_at), Proposal.gpu_hours,
+               Proposal.confidential)
         .where(Proposal.submitted_at.is_not(None)).order_by(Proposal.id))
-    return [m.ProposalRecord(pid, org, mode, sector, state, submitted, float(hours),
-                             bool(confidential), _moment(start))
-            for pid, org, mode, sector, state, submitted, hours, confidential, start in rows]
-
-
-def load_allocations(session: Session) -> list[m.AllocationRecord]:
-    rows = session.execute(select(Allocation.id, Allocation.proposal_id, Allocation.factory,
-                                  Allocation.gpu_hours)
-                           .where(Allocation.state != AllocationState.revoked))
-    return [m.AllocationRecord(i, p, f, float(h)) for i, p, f, h in rows]
-
-
-def load_usage(session: Session) -> list[m.UsageRecord]:
-    """Jobs' GPU-hours (earlier runs included) per proposal and the factory they ran at."""
-    rows = session.execute(
-        select(Allocation.proposal_id, Job.factory, func.sum(Job.gpu_hours_used))
-        .select_from(Job).join(Allocation, Allocation.id == Job.allocation_id)
-        .group_by(Allocation.proposal_id, Job.factory))
-    return [m.UsageRecord(p, f, float(h or 0.0)) for p, f, h in rows]
+    proposals = [m.ProposalRecord(pid, org, mode, sector, state, _at(submitted), float(hours),
+                                  bool(confidential), first.get(pid))
+                 for pid, org, mode, sector, state, submitted, hours, confidential in rows]
+    return Records(
+        proposals=proposals,
+        allocations=[m.AllocationRecord(a, p, f, float(h)) for a, p, f, h, state in allocations
+                     if state is not AllocationState.revoked],
+        usage=usage, used_in_window=dict(inside))
 
 
 def load_organisations(session: Session) -> dict[int, OrganisationFacts]:
@@ -162,33 +225,19 @@ def load_capacity(session: Session) -> list[m.FactoryCapacity]:
     return [m.FactoryCapacity(f, int(g or 0)) for f, g in rows]
 
 
-def load_used_in_window(session: Session, window: m.Window) -> dict[str, float]:
-    """GPU-hours per factory that jobs ran inside the window: the current run up to its end
-    (now, while running), and earlier runs of a pre-empted job as one block ending at its
-    last pre-emption (their exact times are not kept)."""
-    w0, w1 = _seconds(window.starts_at), _seconds(window.ends_at)
-    run_end = case((Job.ended_at.is_(None), w1), else_=epoch(Job.ended_at))
-    current = case((Job.started_at.is_(None), 0.0),
-                   else_=Job.gpus * _overlap(epoch(Job.started_at), run_end, w0, w1))
-    preempted = epoch(Job.last_preempted_at)
-    earlier = case((Job.last_preempted_at.is_(None), 0.0),
-                   else_=Job.gpus * _overlap(preempted - _prior_seconds(), preempted, w0, w1))
-    rows = session.execute(
-        select(Job.factory, func.sum(current + earlier) / 3600.0)
-        .where(or_(Job.started_at.is_not(None), Job.last_preempted_at.is_not(None)))
-        .group_by(Job.factory))
-    return {f: float(h or 0.0) for f, h in rows}
-
-
 def load_waits(session: Session, window: m.Window) -> list[m.JobWait]:
-    """Queue waits of the jobs whose first start fell inside the window (one number each)."""
-    start = first_start_sql()
+    """Queue waits of the jobs whose first start fell inside the window (one number each).
+
+    A first start is never later than the stored start or last pre-emption, so comparing that
+    (cheap) leaves out every job that started before the window.
+    """
     rows = session.execute(
-        select(Job.factory, (start - epoch(Job.queued_at)) / 3600.0)
+        select(Job.factory, first_start_sql(), epoch(Job.queued_at))
         .where(Job.queued_at.is_not(None),
-               or_(Job.started_at.is_not(None), Job.last_preempted_at.is_not(None)),
-               start >= _seconds(window.starts_at), start < _seconds(window.ends_at)))
-    return [m.JobWait(f, float(h)) for f, h in rows]
+               func.coalesce(Job.started_at, Job.last_preempted_at) >= window.starts_at))
+    w0, w1 = _seconds(window.starts_at), _seconds(window.ends_at)
+    return [m.JobWait(f, (start - queued) / 3600.0) for f, start, queued in rows
+            if w0 <= start < w1]
 
 
 def _lazy(session: Session) -> PeakFlops:
@@ -208,11 +257,12 @@ def load_models(session: Session) -> list[m.ModelRecord]:
     figures = act_ledger.all_figures(session, _lazy(session))
     if not figures:
         return []
+    # Through the jobs' allocation index: only the confidential proposals' jobs are read.
+    secret = (select(Allocation.id).join(Proposal, Proposal.id == Allocation.proposal_id)
+              .where(Proposal.confidential.is_(True)))
     confidential = {(org, model) for org, model in session.execute(
         select(Job.organisation_id, Job.model).distinct()
-        .join(Allocation, Allocation.id == Job.allocation_id)
-        .join(Proposal, Proposal.id == Allocation.proposal_id)
-        .where(Job.model.is_not(None), Proposal.confidential.is_(True)))}
+        .where(Job.model.is_not(None), Job.allocation_id.in_(secret)))}
     names = dict(session.execute(select(Organisation.id, Organisation.legal_name).where(
         Organisation.id.in_({org for org, _ in figures}))).all())
     return [m.ModelRecord(org, names.get(org, ""), model, f.flop, f.basis.value,
@@ -286,11 +336,11 @@ def _group(g: m.HoursGroup, label: str) -> HoursGroupRead:
                           used_gpu_hours=round(g.used, 3))
 
 
-def _hours_groups(session: Session, config: AccessConfig,
-                  proposals: Sequence[m.ProposalRecord]) -> dict[m.Dimension, list[m.HoursGroup]]:
-    keys = m.proposal_keys(proposals, load_organisations(session),
+def _hours_groups(session: Session, config: AccessConfig, records: Records
+                  ) -> dict[m.Dimension, list[m.HoursGroup]]:
+    keys = m.proposal_keys(records.proposals, load_organisations(session),
                            config.policy.classification, config.federation.sector_id)
-    return m.gpu_hours_by(proposals, load_allocations(session), load_usage(session), keys)
+    return m.gpu_hours_by(records.proposals, records.allocations, records.usage, keys)
 
 
 def _gpu_hours(groups: dict[m.Dimension, list[m.HoursGroup]], names: Labels) -> GpuHours:
@@ -312,12 +362,14 @@ def _startup_share(by_type: Sequence[m.HoursGroup]) -> StartupShareRead:
 
 
 def factory_loads(session: Session, *, days: int = DEFAULT_DAYS, now: datetime | None = None,
-                  names: Labels | None = None) -> FactoryLoads:
-    """Utilisation and queue waits per factory over the `days` before `now`."""
+                  names: Labels | None = None, records: Records | None = None) -> FactoryLoads:
+    """Utilisation and queue waits per factory over the `days` before `now` (`records` must
+    have been loaded for that window)."""
     window = window_ending(now, days)
+    records = records or load_records(session, window)
     factories = names.factories if names is not None else dict(
         session.execute(select(Factory.id, Factory.name)).all())
-    loads = m.factory_loads(load_capacity(session), load_used_in_window(session, window),
+    loads = m.factory_loads(load_capacity(session), records.used_in_window,
                             load_waits(session, window), window)
     return FactoryLoads(
         window=WindowRead(starts_at=window.starts_at, ends_at=window.ends_at, days=days),
@@ -340,32 +392,36 @@ def ai_act_models(session: Session) -> AiActModels:
                 for p in past.models])
 
 
+def _records(session: Session) -> Records:
+    return load_records(session, window_ending(None, DEFAULT_DAYS))
+
+
 def time_to_first_job(session: Session, config: AccessConfig) -> TimeToFirstJob:
-    return _time_to_first_job(load_proposals(session), labels(session, config))
+    return _time_to_first_job(_records(session).proposals, labels(session, config))
 
 
 def gpu_hours(session: Session, config: AccessConfig) -> GpuHours:
-    proposals = load_proposals(session)
-    return _gpu_hours(_hours_groups(session, config, proposals), labels(session, config))
+    groups = _hours_groups(session, config, _records(session))
+    return _gpu_hours(groups, labels(session, config))
 
 
 def startup_share(session: Session, config: AccessConfig) -> StartupShareRead:
-    groups = _hours_groups(session, config, load_proposals(session))
+    groups = _hours_groups(session, config, _records(session))
     return _startup_share(groups[m.Dimension.organisation_type])
 
 
 def observatory(session: Session, config: AccessConfig, *, days: int = DEFAULT_DAYS,
                 now: datetime | None = None) -> ObservatoryRead:
-    """Every figure, each table read once."""
+    """Every figure, each table read once (the jobs twice: grouped, and the window's waits)."""
     now = now or utcnow()
     names = labels(session, config)
-    proposals = load_proposals(session)
-    groups = _hours_groups(session, config, proposals)
+    records = load_records(session, window_ending(now, days))
+    groups = _hours_groups(session, config, records)
     return ObservatoryRead(
         generated_at=now,
-        time_to_first_job=_time_to_first_job(proposals, names),
+        time_to_first_job=_time_to_first_job(records.proposals, names),
         gpu_hours=_gpu_hours(groups, names),
-        factories=factory_loads(session, days=days, now=now, names=names),
+        factories=factory_loads(session, days=days, now=now, names=names, records=records),
         startup_share=_startup_share(groups[m.Dimension.organisation_type]),
         ai_act_models=ai_act_models(session))
 
