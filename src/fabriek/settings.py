@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     slurm_cli_fallback: bool = Field(
         default=True, description="Use scontrol/sacct/sacctmgr where REST cannot do the work.")
     log_level: str = "info"
+    observatory_cache_seconds: float = Field(
+        default=60, ge=0, description="How old the public observatory figures may be before "
+                                      "they are recomputed (in the background); 0: every "
+                                      "request computes them.")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

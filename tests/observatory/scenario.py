@@ -9,7 +9,7 @@ Factories: the embedded `local` (256 GPUs in the tests) and `north` (8 GPUs, con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,7 @@ from fabriek.access.models import Allocation, Proposal
 from fabriek.compliance.models import ModelLedger
 from fabriek.compute.enums import JobState
 from fabriek.compute.models import Job
+from fabriek.federation.models import Factory
 from fabriek.identity.enums import OrganisationKind
 from fabriek.identity.models import Organisation, User
 from tests.support.federation import add_factory
@@ -37,12 +38,13 @@ S = ProposalState
 class Seeder:
     session: Session
     user_id: int = 0
-    ids: dict[str, int] = field(default_factory=dict)
+    suffix: str = ""
 
     def org(self, name: str, country: str, kind: OrganisationKind = OrganisationKind.enterprise,
             **facts: Any) -> int:
-        o = Organisation(legal_name=name, country=country, registration_id=f"REG-{name[:12]}",
-                         kind=kind, created_by_id=self.user_id, vouched_by_id=self.user_id,
+        o = Organisation(legal_name=name, country=country,
+                         registration_id=f"REG-{name[:12]}{self.suffix}", kind=kind,
+                         created_by_id=self.user_id, vouched_by_id=self.user_id,
                          vouched_at=NOW - 365 * D, **facts)
         self.session.add(o)
         self.session.flush()
@@ -88,12 +90,14 @@ class Seeder:
                                      updated_at=NOW))
 
 
-def seed(session: Session) -> dict[str, int]:
-    user = User(email="seed@fabriek.example", display_name="Seed")
+def seed(session: Session, suffix: str = "") -> dict[str, int]:
+    """The scenario; with a `suffix`, the same programme once more beside the first."""
+    user = User(email=f"seed{suffix}@fabriek.example", display_name="Seed")
     session.add(user)
     session.flush()
-    s = Seeder(session, user.id)
-    add_factory(session, "north", number=900, country="SE", gpus_per_node=4, nodes=2)
+    s = Seeder(session, user.id, suffix)
+    if session.get(Factory, "north") is None:
+        add_factory(session, "north", number=900, country="SE", gpus_per_node=4, nodes=2)
     lumen = s.org("Lumen Vision B.V.", "NL", founded_on=NOW.date() - 2 * 365 * D, headcount=12,
                   turnover_eur=Decimal(1_200_000), balance_sheet_eur=Decimal(800_000))
     motors = s.org("Big Motors AG", "DE", founded_on=date(1950, 1, 1), headcount=5000,

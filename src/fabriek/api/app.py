@@ -27,6 +27,8 @@ from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
 from fabriek.federation.service import federation_for_executors
+from fabriek.observatory.cache import FigureCache
+from fabriek.observatory.schemas import ObservatoryRead
 from fabriek.settings import Settings
 from fabriek.wiring import access_config
 
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.executors = executors
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
+    app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
                    observatory):
