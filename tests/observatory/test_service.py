@@ -3,10 +3,12 @@ every figure worked out by hand, and the confidential proposal named nowhere."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from fabriek.db.session import Database
-from fabriek.observatory import service
+from fabriek.observatory import dashboard, service
 from fabriek.observatory.schemas import HoursGroupRead, ObservatoryRead
 from tests.observatory import scenario
 from tests.observatory.scenario import NOW
@@ -123,3 +125,16 @@ def test_an_empty_programme(database, access):  # type: ignore[no-untyped-def]
     assert [f.factory for f in figures.factories.factories] == ["local"]
     assert figures.factories.factories[0].utilisation == 0
     assert figures.ai_act_models.models == []
+
+
+def test_the_dashboard_charts_draw_the_figures(figures):
+    charts = dashboard.all_charts(figures)
+    assert list(charts) == [name.value for name in dashboard.ChartName]
+    for name, svg in charts.items():
+        root = ET.fromstring(svg)
+        assert root.get("role") == "img", name
+        assert "nightingale" not in svg.lower() and "hidden health" not in svg.lower()
+    assert "Start-ups 22,000" in charts["startup-share"]  # in the description, for readers
+    assert "46.0 % to start-ups and SMEs" in charts["startup-share"]
+    assert "north factory: 6.3 %" in charts["utilisation"]
+    assert dashboard.render("queue-waits", figures.factories) == charts["queue-waits"]
