@@ -18,8 +18,8 @@ app = typer.Typer(help="The programme's public figures: time to first job, GPU-h
                        "the AI Act thresholds.", no_args_is_help=True)
 
 DaysOpt = Annotated[int | None, typer.Option(
-    "--days", min=1, max=366, help="Window of utilisation and queue waits, in days up to now "
-                                   "(default 30).")]
+    "--days", help="Window of utilisation and queue waits, in days up to now: 7, 30 (the "
+                   "default), 90 or 365.")]
 
 
 def _share(value: float | None) -> str | None:

@@ -514,7 +514,8 @@ class Observatory(_Resource):
     """The programme's public figures (no token needed)."""
 
     def figures(self, *, days: int | None = None) -> ObservatoryRead:
-        """Every figure; `days` is the window of utilisation and queue waits (default 30)."""
+        """Every figure; `days` is the window of utilisation and queue waits: 7, 30 (the
+        default), 90 or 365."""
         return self._c._get("/observatory", ObservatoryRead, days=days)
 
     def csv(self, name: str, *, days: int | None = None) -> str:

@@ -1,23 +1,23 @@
 """The observatory's figures from the database (DESIGN §2.6): public, read-only.
 
-The large tables are aggregated in SQL: jobs are summed per proposal and factory, their first
-starts taken per proposal, their GPU-hours inside the window summed per factory, so Python
-sees at most one row per proposal, allocation or factory, never one per job. Times are
-compared as epoch seconds (`epoch`, compiled per dialect) so the same queries run on SQLite
-and PostgreSQL. No figure names a confidential proposal; only aggregates and, for models past
-the AI Act thresholds, names of non-confidential ones leave here.
+The jobs are aggregated in SQL, in one pass grouped by allocation and factory (first start,
+GPU-hours, GPU-hours inside the window), so Python sees one row per proposal, allocation, or
+allocation and factory, never one per job; only the window's queue waits come back one per
+job, for their percentiles. Times are compared as epoch seconds (`epoch`, compiled per
+dialect) so the same queries run on SQLite and PostgreSQL. No figure names a confidential
+proposal; only aggregates and, for models past the AI Act thresholds, names of
+non-confidential ones leave here.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pycountry
-from pydantic import BaseModel
 from sqlalchemy import Float, and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -53,7 +53,6 @@ from fabriek.observatory.schemas import (
     TimeToFirstJob,
     WindowRead,
 )
-from fabriek.observatory.tables import FigureSet
 
 DEFAULT_DAYS = 30
 
@@ -240,7 +239,7 @@ def load_waits(session: Session, window: m.Window) -> list[m.JobWait]:
             if w0 <= start < w1]
 
 
-def _lazy(session: Session) -> PeakFlops:
+def _peaks_when_needed(session: Session) -> PeakFlops:
     """The GPUs' peaks, read only if some model has jobs (it loads the federation)."""
     table: list[PeakFlops] = []
 
@@ -254,7 +253,7 @@ def _lazy(session: Session) -> PeakFlops:
 
 def load_models(session: Session) -> list[m.ModelRecord]:
     """Every model's compute from the compliance ledger, with whether it is confidential."""
-    figures = act_ledger.all_figures(session, _lazy(session))
+    figures = act_ledger.all_figures(session, _peaks_when_needed(session))
     if not figures:
         return []
     # Through the jobs' allocation index: only the confidential proposals' jobs are read.
@@ -412,7 +411,8 @@ def startup_share(session: Session, config: AccessConfig) -> StartupShareRead:
 
 def observatory(session: Session, config: AccessConfig, *, days: int = DEFAULT_DAYS,
                 now: datetime | None = None) -> ObservatoryRead:
-    """Every figure, each table read once (the jobs twice: grouped, and the window's waits)."""
+    """Every figure. The jobs are read by three aggregates (grouped by allocation, the
+    window's waits, the models) and one narrow lookup (the confidential proposals' models)."""
     now = now or utcnow()
     names = labels(session, config)
     records = load_records(session, window_ending(now, days))
@@ -425,15 +425,3 @@ def observatory(session: Session, config: AccessConfig, *, days: int = DEFAULT_D
         startup_share=_startup_share(groups[m.Dimension.organisation_type]),
         ai_act_models=ai_act_models(session))
 
-
-def figure_set(session: Session, config: AccessConfig, name: FigureSet, *,
-               days: int = DEFAULT_DAYS, now: datetime | None = None) -> BaseModel:
-    """One figure set by its name, computed alone (the API's CSV downloads and charts)."""
-    compute: dict[FigureSet, Callable[[], BaseModel]] = {
-        FigureSet.time_to_first_job: lambda: time_to_first_job(session, config),
-        FigureSet.gpu_hours: lambda: gpu_hours(session, config),
-        FigureSet.factories: lambda: factory_loads(session, days=days, now=now),
-        FigureSet.startup_share: lambda: startup_share(session, config),
-        FigureSet.ai_act_models: lambda: ai_act_models(session),
-    }
-    return compute[FigureSet(name)]()

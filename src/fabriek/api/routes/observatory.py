@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from fabriek.observatory import dashboard, service, tables
 from fabriek.observatory.dashboard import ChartName
@@ -30,8 +30,20 @@ from fabriek.observatory.tables import FigureSet
 
 router = APIRouter(prefix="/api/v1/observatory", tags=["observatory"])
 
-Days = Annotated[int, Query(ge=1, le=366, description="The window of utilisation and queue "
-                                                      "waits: this many days up to now.")]
+# A few windows, not any number of days: each is computed and kept on its own, and a public
+# endpoint must not let anyone ask for hundreds of them.
+WINDOWS = (7, 30, 90, 365)
+
+
+def _window(days: int) -> int:
+    if days not in WINDOWS:
+        raise ValueError("Input should be 7, 30, 90 or 365")
+    return days
+
+
+Days = Annotated[int, Query(
+    description="The window of utilisation and queue waits: this many days up to now.",
+    json_schema_extra={"enum": list(WINDOWS)}), AfterValidator(_window)]
 CSV = "text/csv; charset=utf-8"
 SVG = "image/svg+xml"
 _COLUMNS = "\n".join(f"- `{name}.csv`: {', '.join(tables.COLUMNS[name])}" for name in FigureSet)
@@ -51,7 +63,7 @@ def _figures(request: Request, days: int) -> ObservatoryRead:
 
 def _figure_set(request: Request, name: FigureSet, days: int) -> BaseModel:
     figures = _figures(request, days)
-    part: BaseModel = getattr(figures, name.value.replace("-", "_"))
+    part: BaseModel = getattr(figures, name.value.replace("-", "_"))  # the field of that name
     return part
 
 
