@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     oidc_client_secret: str | None = None
     oidc_scopes: str = "openid email profile"
     oidc_label: str = Field(default="OpenID Connect", description="The sign-in button's name.")
+    observatory_cache_seconds: float = Field(
+        default=60, ge=0, description="How old the public observatory figures may be before "
+                                      "they are recomputed (in the background); 0: every "
+                                      "request computes them.")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

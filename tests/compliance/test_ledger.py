@@ -88,6 +88,24 @@ def test_the_owner_sets_a_measured_utilisation_or_reports_flop(app_client, appli
     assert h.audit_actions(database, "act.ledger-basis-set") == 2
 
 
+def test_all_figures_equal_each_models_ledger(app_client, applicant, scene, database):
+    """The bulk read (the observatory's) agrees with the ledger read one model at a time."""
+    first = _submit(app_client, applicant, scene["allocation_id"])
+    other = _submit(app_client, applicant, scene["allocation_id"], model="another-model")
+    _used(database, first["id"], 10.0)
+    _used(database, other["id"], 2.5)
+    app_client.put(f"{API}/act/ledger/another-model/basis", headers=applicant.headers,
+                   json={"basis": "measured-utilisation", "utilisation": 0.5})
+
+    with database.unit_of_work(readonly=True) as s:
+        bulk = ledger.all_figures(s, peak_flops_now(s))
+    assert sorted(bulk) == [(scene["org_id"], "another-model"), (scene["org_id"], MODEL)]
+    for (_, model), figures in bulk.items():
+        one = _ledger(app_client, applicant, model=model).json()
+        assert (figures.flop, figures.basis.value, figures.gpu_hours) == (
+            pytest.approx(one["flop"]), one["basis"], one["gpu_hours"])
+
+
 def test_a_crossing_is_recorded_once_and_audited(app_client, applicant, scene, database):
     _submit(app_client, applicant, scene["allocation_id"])
     for _ in range(2):

@@ -17,6 +17,7 @@ from fabriek.api.routes import (
     factories,
     jobs,
     meta,
+    observatory,
     organisations,
     proposals,
 )
@@ -26,6 +27,8 @@ from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
 from fabriek.federation.service import federation_for_executors
+from fabriek.observatory.cache import FigureCache
+from fabriek.observatory.schemas import ObservatoryRead
 from fabriek.portal import app as portal
 from fabriek.settings import Settings
 from fabriek.wiring import access_config
@@ -81,8 +84,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.executors = executors
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
+    app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
-    for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask):
+    for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
+                   observatory):
         app.include_router(module.router)
     portal.install(app, settings)
     return app

@@ -17,6 +17,7 @@ from fabriek.cli import (
     demo,
     factory,
     job,
+    observatory,
     org,
     policy,
     proposal,
@@ -83,6 +84,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(user_module.app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(act.app, name="act")
+app.add_typer(observatory.app, name="observatory")
 app.add_typer(admin.db_app, name="db")
 app.command("eligibility")(policy.eligibility)
 app.command("whoami")(user_module.whoami)

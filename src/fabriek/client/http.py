@@ -54,6 +54,7 @@ from fabriek.identity.schemas import (
     TokenCreated,
     UserRead,
 )
+from fabriek.observatory.schemas import ObservatoryRead
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -109,6 +110,7 @@ class FabriekClient:
         self.audit = Audit(self)
         self.jobs = Jobs(self)
         self.factories = Factories(self)
+        self.observatory = Observatory(self)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -506,3 +508,22 @@ class Factories(_Resource):
         """Access officers: make a person with the factory-operator role its operator."""
         return self._c._post(f"/factories/{factory_id}/operators", FactoryRead,
                              {"email": email}, idempotency_key=idempotency_key)
+
+
+class Observatory(_Resource):
+    """The programme's public figures (no token needed)."""
+
+    def figures(self, *, days: int | None = None) -> ObservatoryRead:
+        """Every figure; `days` is the window of utilisation and queue waits: 7, 30 (the
+        default), 90 or 365."""
+        return self._c._get("/observatory", ObservatoryRead, days=days)
+
+    def csv(self, name: str, *, days: int | None = None) -> str:
+        """One figure set as CSV text (time-to-first-job, gpu-hours, factories,
+        startup-share, ai-act-models)."""
+        return self._c.raw("GET", f"/observatory/{name}.csv", params=_params(days=days)).text
+
+    def chart(self, name: str, *, days: int | None = None) -> str:
+        """One dashboard chart as SVG text."""
+        return self._c.raw("GET", f"/observatory/charts/{name}.svg",
+                           params=_params(days=days)).text

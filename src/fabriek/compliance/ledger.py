@@ -26,6 +26,7 @@ from fabriek.compliance.schemas import (
 )
 from fabriek.compute.enums import JobState
 from fabriek.compute.models import Job
+from fabriek.db.base import unindexed
 from fabriek.errors import NotFound, ValidationFailed
 from fabriek.identity.enums import Role
 from fabriek.identity.models import Organisation
@@ -62,13 +63,37 @@ def _figures(session: Session, organisation_id: int, model: str, peak_flops: Pea
         Job.organisation_id == organisation_id, Job.model == model)
         .group_by(Job.factory, Job.partition)).all()
     settings = _settings(session, organisation_id, model)
+    figures = _figures_of([(f, p, h) for f, p, h, _ in rows], settings, peak_flops)
+    return figures, sum(n for *_, n in rows), settings
+
+
+def _figures_of(rows: Iterable[tuple[str, str, float | None]], settings: ModelLedger | None,
+                peak_flops: PeakFlops) -> pol.LedgerFigures:
+    """A model's figures from its GPU-hours per (factory, partition) and its owner's basis."""
     jobs = [pol.JobCompute(float(hours or 0.0), peak_flops(factory, partition))
-            for factory, partition, hours, _ in rows]
-    figures = pol.ledger(
+            for factory, partition, hours in rows]
+    return pol.ledger(
         jobs, basis=pol.Basis(settings.basis) if settings else pol.Basis.estimate,
         utilisation=settings.utilisation if settings else None,
         reported_flop=settings.reported_flop if settings else None)
-    return figures, sum(n for *_, n in rows), settings
+
+
+def all_figures(session: Session, peak_flops: PeakFlops
+                ) -> dict[tuple[int, str], pol.LedgerFigures]:
+    """Every model's figures, by (organisation, model), in two queries however many models
+    there are (the observatory's count of models past the thresholds). A read: nothing is
+    recorded."""
+    rows: dict[tuple[int, str], list[tuple[str, str, float | None]]] = {}
+    organisation = unindexed(Job.organisation_id)
+    for org_id, model, factory, partition, hours in session.execute(select(
+            organisation, Job.model, Job.factory, Job.partition,
+            func.sum(Job.gpu_hours_used)).where(Job.model.is_not(None)).group_by(
+            organisation, Job.model, Job.factory, Job.partition)):
+        rows.setdefault((org_id, model), []).append((factory, partition, hours))
+    settings = {(s.organisation_id, s.model): s
+                for s in session.execute(select(ModelLedger)).scalars()}
+    return {key: _figures_of(rows.get(key, ()), settings.get(key), peak_flops)
+            for key in sorted(rows.keys() | settings.keys())}
 
 
 def _record_crossings(session: Session, organisation_id: int, model: str,
