@@ -425,3 +425,16 @@ def observatory(session: Session, config: AccessConfig, *, days: int = DEFAULT_D
         startup_share=_startup_share(groups[m.Dimension.organisation_type]),
         ai_act_models=ai_act_models(session))
 
+
+
+def cached_figures(state: Any, days: int = DEFAULT_DAYS) -> ObservatoryRead:
+    """Every figure for the window, from the application's cache (`state.observatory`); the
+    API and the portal's dashboard read the same computation."""
+
+    def compute() -> ObservatoryRead:
+        # A session of its own: this may run in a background refresh, after the request.
+        with state.db.unit_of_work(readonly=True) as session:
+            return observatory(session, state.access, days=days)
+
+    figures: ObservatoryRead = state.observatory.get(days, compute)
+    return figures

@@ -50,15 +50,7 @@ _COLUMNS = "\n".join(f"- `{name}.csv`: {', '.join(tables.COLUMNS[name])}" for na
 
 
 def _figures(request: Request, days: int) -> ObservatoryRead:
-    state = request.app.state
-
-    def compute() -> ObservatoryRead:
-        # A session of its own: this may run in a background refresh, after the request.
-        with state.db.unit_of_work(readonly=True) as session:
-            return service.observatory(session, state.access, days=days)
-
-    figures: ObservatoryRead = state.observatory.get(days, compute)
-    return figures
+    return service.cached_figures(request.app.state, days)
 
 
 def _figure_set(request: Request, name: FigureSet, days: int) -> BaseModel:

@@ -2,6 +2,7 @@
 
 from fabriek.portal.routes import (
     auth,
+    dashboard,
     home,
     jobs,
     officer,
@@ -12,5 +13,5 @@ from fabriek.portal.routes import (
     wizard,
 )
 
-ROUTERS = [home.router, auth.router, organisations.router, wizard.router, proposals.router,
-           jobs.router, reviews.router, officer.router, operator.router]
+ROUTERS = [home.router, auth.router, dashboard.router, organisations.router, wizard.router,
+           proposals.router, jobs.router, reviews.router, officer.router, operator.router]
