@@ -5,15 +5,13 @@ JavaScript, and the page passes axe."""
 from __future__ import annotations
 
 import sys
-import time
-from datetime import date
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from fabriek.cli.demo import DEMO_AI_ACT_ANSWERS
 from tests.e2e.conftest import LiveServerConfig
+from tests.e2e.setup import playground_allocation, run_to_the_end
 
 pytestmark = pytest.mark.e2e
 
@@ -26,33 +24,13 @@ def live_server_config() -> LiveServerConfig:
 
 def _run_a_playground_job(live_server) -> None:  # type: ignore[no-untyped-def]
     applicant = live_server.person("observed@e2e.example")
-    today = date.today()
     with live_server.client(applicant) as fab:
-        org = fab.organisations.register({
-            "legal_name": "Observed AI B.V.", "country": "NL", "registration_id": "90000123",
-            "kind": "enterprise", "founded_on": today.replace(year=today.year - 1, day=1),
-            "headcount": 4, "turnover_eur": "50000", "balance_sheet_eur": "50000"}, vouch=True)
-        draft = fab.proposals.create({
-            "organisation_id": org.id, "mode": "playground", "title": "Observed project",
-            "abstract": "A small model trained to show up in the programme's figures.",
-            "sector": "language", "gpu_hours": 100, "duration_months": 1, "start_on": today,
-            "intended_system": "A research prototype; nothing is placed on the market.",
-            "civilian_use": True, "ethics_commitment": "platform-declaration",
-            "ethics_signed_by": "Observer"})
-        assessment = fab.request("POST", "/act/assessments", json={
-            "organisation_id": org.id, "lang": "en", "answers": DEMO_AI_ACT_ANSWERS})
-        fab.request("PUT", f"/proposals/{draft.id}/self-assessment",
-                    json={"assessment_id": assessment["id"]})
-        decided = fab.proposals.submit(draft.id)
-        assert decided.state.value == "accepted", decided
-        job = fab.jobs.submit({"allocation_id": decided.allocation_ids[0], "name": "observed",
-                               "gpus": 2, "time_limit_minutes": 2,
-                               "command": [sys.executable, "-c", "import time; time.sleep(1)"]})
-        deadline = time.monotonic() + 60
-        while (job := fab.jobs.get(job.id)).state.value != "completed":
-            assert job.state.value not in ("failed", "cancelled", "timeout"), job.reason
-            assert time.monotonic() < deadline, f"job still {job.state.value}"
-            time.sleep(0.2)
+        allocation_id = playground_allocation(fab, legal_name="Observed AI B.V.",
+                                              registration_id="90000123")
+        job = run_to_the_end(fab, {"allocation_id": allocation_id, "name": "observed",
+                                   "gpus": 2, "time_limit_minutes": 2, "command": [
+                                       sys.executable, "-c", "import time; time.sleep(1)"]})
+        assert job.state.value == "completed", job.reason
 
 
 def test_the_dashboard_shows_what_the_api_says(page: Page, live_server, check_accessible,
