@@ -9,13 +9,16 @@ PYBABEL=.venv/bin/pybabel
 LOCALE=src/fabriek/portal/locale
 case "${1:-update}" in
   update)
-    $PYBABEL extract -q -F src/fabriek/portal/babel.cfg -k N_ --no-location --sort-output \
+    mkdir -p "$LOCALE"
+    $PYBABEL -q extract -F src/fabriek/portal/babel.cfg -k N_ --no-location --sort-output \
       --project Fabriek -o "$LOCALE/messages.pot" .
     for po in "$LOCALE"/*/LC_MESSAGES/messages.po; do
-      $PYBABEL update -q --no-fuzzy-matching -i "$LOCALE/messages.pot" -o "$po" \
+      [ -e "$po" ] || continue  # no language yet: start one with `pybabel init`
+      $PYBABEL -q update --no-fuzzy-matching -i "$LOCALE/messages.pot" -o "$po" \
         -l "$(basename "$(dirname "$(dirname "$po")")")"
     done ;;
   check)
-    exec .venv/bin/python -m pytest -q tests/portal/test_i18n.py ;;
+    PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} exec .venv/bin/python -m pytest -q \
+      tests/portal/test_i18n.py ;;
   *) echo "usage: $0 [update|check]" >&2; exit 2 ;;
 esac

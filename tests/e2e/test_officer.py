@@ -211,7 +211,7 @@ def test_an_emergency_allocation_pre_empts_and_the_owner_sees_it(
     _sign_out(page)
 
     sign_in(page, owner, next=f"/jobs/{victim['id']}")
-    expect(page.get_by_text("This job was pre-empted 1 time(s)")).to_be_visible()
+    expect(page.get_by_text("This job was pre-empted 1 time")).to_be_visible()
     check_accessible(page)
     screenshot(page, "owner-job-pre-empted")
 

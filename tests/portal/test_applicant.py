@@ -560,7 +560,7 @@ def test_an_emergency_preemption_shows_on_the_owners_pages(
         assert "Pre-empted:" in allocation
         assert "pre-empted by a higher-priority job" in allocation
         job = text_of(client.get(f"/jobs/{victim}"))
-        assert "This job was pre-empted 1 time(s)" in job
+        assert "This job was pre-empted 1 time" in job
         assert "Crisis Centre" not in me + allocation + job  # whose job it was stays theirs
     finally:
         with database.session(readonly=True) as s:

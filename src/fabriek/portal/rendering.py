@@ -4,7 +4,7 @@ rendered in its reader's language without any per-request state in the environme
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -12,12 +12,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from fabriek.portal import i18n
 
 _TEMPLATES = Path(__file__).parent / "templates"
+DECIMAL_SIGN = {"nl": ","}
 
 
-def _number(value: float | int | None, digits: int = 0) -> str:
+def _number(value: float | int | None, digits: int = 0, *, decimal: str = ".") -> str:
     if value is None:
         return "–"
-    return f"{value:,.{digits}f}".replace(",", "\u202f")  # thin space: fine in both languages
+    # Thousands apart by a thin space, fine in both languages; the decimal sign is the
+    # language's own (Dutch writes 2,5).
+    return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", decimal)
 
 
 def _when(value: datetime | date | None) -> str:
@@ -39,6 +42,7 @@ def templates(lang: str) -> Environment:
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(number=_number, when=_when)
+    env.filters.update(number=partial(_number, decimal=DECIMAL_SIGN.get(lang, ".")),
+                       when=_when)
     env.globals.update(percent=_percent)
     return env

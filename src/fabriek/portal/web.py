@@ -88,6 +88,14 @@ def gettext(request: Request) -> Callable[[str], str]:
     return i18n.translations(lang_of(request)).gettext
 
 
+def translate(request: Request, message: str, **values: Any) -> str:
+    """One of the portal's own messages (marked with N_() where it is written) in the reader's
+    language, its %(name)s placeholders filled in after translation. Messages of the services
+    are not passed here: they stay as the service wrote them."""
+    text = gettext(request)(message)
+    return text % values if values else text
+
+
 def csrf_token(request: Request) -> str:
     """The token forms carry: the CSRF cookie's value (double submit), minted when absent."""
     token = request.cookies.get(CSRF_COOKIE) or request.scope.get("fabriek.csrf")

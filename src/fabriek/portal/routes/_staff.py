@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from fabriek.errors import Forbidden
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
+from fabriek.portal.i18n import N_
 
 FieldErrors = dict[str, str]
 
@@ -39,7 +40,8 @@ def field_errors(exc: ValidationError) -> tuple[FieldErrors, list[str]]:
 
 
 class FormError(ValueError):
-    """A value typed into a form that cannot even be parsed; names its field."""
+    """A value typed into a form that cannot even be parsed; names its field. The message is
+    the portal's own, marked for the catalogue: pages show it through web.translate."""
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
@@ -53,7 +55,7 @@ def optional_int(value: str, name: str) -> int | None:
     try:
         return int(value.replace("\u202f", "").replace(" ", "").replace(",", ""))
     except ValueError:
-        raise FormError(name, "enter a whole number") from None
+        raise FormError(name, N_("enter a whole number")) from None
 
 
 def optional_float(value: str, name: str) -> float | None:
@@ -62,7 +64,7 @@ def optional_float(value: str, name: str) -> float | None:
     try:
         return float(value.replace(",", "."))
     except ValueError:
-        raise FormError(name, "enter a number") from None
+        raise FormError(name, N_("enter a number")) from None
 
 
 def optional_date(value: str, name: str) -> date | None:
@@ -71,7 +73,7 @@ def optional_date(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise FormError(name, "enter a date as YYYY-MM-DD") from None
+        raise FormError(name, N_("enter a date as YYYY-MM-DD")) from None
 
 
 def utc_moment(value: str, name: str) -> datetime | None:
@@ -81,5 +83,5 @@ def utc_moment(value: str, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FormError(name, "enter a date and time as YYYY-MM-DD HH:MM (UTC)") from None
+        raise FormError(name, N_("enter a date and time as YYYY-MM-DD HH:MM (UTC)")) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fabriek.errors import BadRequest, FabriekError, Unauthenticated, Unavailable
 from fabriek.identity import web as identity
 from fabriek.portal import web
+from fabriek.portal.i18n import N_
 from fabriek.portal.web import Form, Viewer
 
 router = APIRouter(include_in_schema=False)
@@ -84,7 +85,7 @@ def sign_up(request: Request, form: Form) -> Response:
     password, again = web.field(form, "password"), web.field(form, "password_again")
     try:
         if password != again:
-            raise BadRequest("the two passwords differ")
+            raise BadRequest(web.translate(request, N_("the two passwords differ")))
         user_id = web.in_transaction(request, lambda s: identity.sign_up(
             s, email=values["email"], display_name=values["display_name"],
             password=password).id)
@@ -118,20 +119,22 @@ FLOW_COOKIE = "fabriek_oidc_state"
 _FLOW_PATH = "/auth/oidc/"
 # What the provider's error codes mean to the person (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
 _PROVIDER_ERRORS = {
-    "access_denied": "the sign-in was cancelled or refused at the identity provider",
-    "login_required": "the identity provider needs you to sign in there first",
-    "consent_required": "the identity provider needs your consent first",
-    "interaction_required": "the identity provider needs you to act there first",
-    "temporarily_unavailable": "the identity provider is unavailable for a moment; try again",
-    "server_error": "the identity provider failed; try again later",
+    "access_denied": N_("the sign-in was cancelled or refused at the identity provider"),
+    "login_required": N_("the identity provider needs you to sign in there first"),
+    "consent_required": N_("the identity provider needs your consent first"),
+    "interaction_required": N_("the identity provider needs you to act there first"),
+    "temporarily_unavailable": N_("the identity provider is unavailable for a moment; try "
+                                  "again"),
+    "server_error": N_("the identity provider failed; try again later"),
 }
+_NOT_CONFIGURED = N_("OpenID Connect sign-in is not configured on this server")
 
 
 @router.post("/auth/oidc/start")
 def oidc_start(request: Request, form: Form) -> Response:
     client = request.app.state.oidc
     if client is None:
-        raise Unavailable("OpenID Connect sign-in is not configured on this server")
+        raise Unavailable(web.translate(request, _NOT_CONFIGURED))
     started = client.start(_redirect_uri(request))
     target = web.safe_path(web.field(form, "next", "/me"))
     web.in_transaction(request, lambda s: identity.remember_flow(
@@ -158,7 +161,9 @@ def oidc_callback(request: Request, state: str = "", error: str = "",
         response = _finish_sign_in(request, state, error, error_description)
     except FabriekError as exc:
         response = web.render(request, "sign_in.html", status_code=exc.status, next="/me",
-                              error=f"OpenID Connect sign-in failed: {exc.detail}")
+                              error=web.translate(
+                                  request, N_("OpenID Connect sign-in failed: %(reason)s"),
+                                  reason=exc.detail))
     response.delete_cookie(FLOW_COOKIE, path=_FLOW_PATH)
     return response
 
@@ -167,14 +172,16 @@ def _finish_sign_in(request: Request, state: str, error: str, error_description:
                     ) -> Response:
     client = request.app.state.oidc
     if client is None:
-        raise Unavailable("OpenID Connect sign-in is not configured on this server")
+        raise Unavailable(web.translate(request, _NOT_CONFIGURED))
     if not _started_here(request, state):
-        raise BadRequest("this sign-in was not started in this browser, or it has expired or "
-                         "was already used; sign in again")
+        raise BadRequest(web.translate(request, N_(
+            "this sign-in was not started in this browser, or it has expired or was already "
+            "used; sign in again")))
     flow = web.in_transaction(request, lambda s: identity.take_flow(s, state))
     if error:
         # Only now, with the flow this browser started, is the provider's own text shown.
-        reason = _PROVIDER_ERRORS.get(error, "the identity provider refused the sign-in")
+        reason = web.translate(request, _PROVIDER_ERRORS.get(
+            error, N_("the identity provider refused the sign-in")))
         detail = f" ({error_description[:200]})" if error_description else ""
         raise Unauthenticated(f"{reason}{detail}")
     claims = client.finish(_redirect_uri(request), str(request.url), state=state,

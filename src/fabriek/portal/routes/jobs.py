@@ -21,6 +21,7 @@ from fabriek.errors import FabriekError
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
 from fabriek.portal import forms, web
+from fabriek.portal.i18n import N_
 from fabriek.portal.web import Form, User
 
 router = APIRouter(include_in_schema=False)
@@ -57,8 +58,8 @@ def allocation_page(request: Request, principal: User, allocation_id: int) -> Re
 # --- submitting a job ----------------------------------------------------------------------------
 
 
-def _spec_input(typed: dict[str, str], allocation_id: int) -> tuple[dict[str, Any],
-                                                                    forms.Problems]:
+def _spec_input(request: Request, typed: dict[str, str], allocation_id: int
+                ) -> tuple[dict[str, Any], forms.Problems]:
     """The form as JobSpec takes it. The command is split into arguments as a shell would
     split it (quotes group words) but never run by one; NAME=value lines are the environment."""
     problems = forms.Problems()
@@ -69,22 +70,25 @@ def _spec_input(typed: dict[str, str], allocation_id: int) -> tuple[dict[str, An
         try:
             data["command"] = shlex.split(typed["command"]) or None
         except ValueError as exc:
-            problems.fields["command"] = f"the command cannot be split into arguments: {exc}"
+            problems.fields["command"] = web.translate(
+                request, N_("the command cannot be split into arguments: %(reason)s"),
+                reason=exc)
     else:
         data["script"] = typed["script"].replace("\r\n", "\n") or None
     env: dict[str, str] = {}
     for number, line in enumerate(forms.lines(typed["env"]), start=1):
         name, sep, value = line.partition("=")
         if not sep:
-            problems.fields.setdefault("env", f"line {number} has no '=': write NAME=value")
+            problems.fields.setdefault("env", web.translate(
+                request, N_("line %(number)s has no '=': write NAME=value"), number=number))
         env[name.strip()] = value
     data["env"] = env
     return data, problems
 
 
-def _validated(typed: dict[str, str], allocation_id: int
+def _validated(request: Request, typed: dict[str, str], allocation_id: int
                ) -> tuple[JobSpec | None, forms.Problems]:
-    data, problems = _spec_input(typed, allocation_id)
+    data, problems = _spec_input(request, typed, allocation_id)
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
@@ -122,7 +126,7 @@ def _wake(request: Request) -> None:
 def submit_job(request: Request, principal: User, form: Form, allocation_id: int) -> Response:
     typed = forms.values(form, JOB_FIELDS)
     typed["run_as"] = typed["run_as"] if typed["run_as"] in ("script", "command") else "script"
-    spec, problems = _validated(typed, allocation_id)
+    spec, problems = _validated(request, typed, allocation_id)
     if spec is None:
         return _job_form(request, principal, allocation_id, typed, status_code=400,
                          problems=problems)

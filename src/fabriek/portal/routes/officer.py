@@ -36,6 +36,7 @@ from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
 from fabriek.portal import web
+from fabriek.portal.i18n import N_
 from fabriek.portal.routes._staff import (
     FormError,
     field_errors,
@@ -50,6 +51,9 @@ router = APIRouter(include_in_schema=False)
 PAGE = 50
 # How many organisations the direct-allocation form offers in a list; beyond, a number field.
 ORGANISATION_CHOICES = 1000
+# Said above a form that was refused, its reasons next to the fields.
+_NOT_DECIDED = N_("the decision is not recorded; see the fields below")
+_NOT_ALLOCATED = N_("nothing was allocated; see the fields below")
 
 
 def _config(request: Request) -> AccessConfig:
@@ -223,8 +227,9 @@ def assign_reviewer(request: Request, proposal_id: int, principal: User, form: F
             config=_config(request)))
     except FormError as exc:
         return _proposal_page(request, principal, proposal_id, 400, typed=typed,
-                              errors={exc.name: exc.message},
-                              assign_error="the reviewer could not be assigned")
+                              errors={exc.name: web.translate(request, exc.message)},
+                              assign_error=web.translate(
+                                  request, N_("the reviewer could not be assigned")))
     except ValidationError as exc:
         fields, general = field_errors(exc)
         return _proposal_page(request, principal, proposal_id, 400, typed=typed,
@@ -261,15 +266,15 @@ def decide(request: Request, proposal_id: int, principal: User, form: Form) -> R
             s, principal, proposal_id, body, config=_config(request)))
     except FormError as exc:
         return _proposal_page(request, principal, proposal_id, 400, typed=typed,
-                              errors={exc.name: exc.message},
-                              decide_error="the decision is not recorded; see the fields below")
+                              errors={exc.name: web.translate(request, exc.message)},
+                              decide_error=web.translate(request, _NOT_DECIDED))
     except ValidationError as exc:
         errors, general = field_errors(exc)
         if "factory" in errors or "partition" in errors:
             errors["site"] = errors.pop("factory", None) or errors.pop("partition")
         return _proposal_page(request, principal, proposal_id, 400, typed=typed, errors=errors,
                               decide_error="; ".join(general) or
-                              "the decision is not recorded; see the fields below")
+                              web.translate(request, _NOT_DECIDED))
     except FabriekError as exc:
         return _proposal_page(request, principal, proposal_id, exc.status, typed=typed,
                               decide_error=exc.detail)
@@ -283,15 +288,16 @@ def decide_appeal(request: Request, proposal_id: int, principal: User, form: For
     typed = {"reopen": web.field(form, "reopen"), "appeal_reason": web.field(form, "reason")}
     try:
         if typed["reopen"] not in ("yes", "no"):
-            raise FormError("reopen", "choose whether to reopen the review or uphold the "
-                                      "rejection")
+            raise FormError("reopen", N_("choose whether to reopen the review or uphold the "
+                                         "rejection"))
         body = AppealDecision(reopen=typed["reopen"] == "yes", reason=typed["appeal_reason"])
         web.in_transaction(request, lambda s: access.decide_appeal(
             s, principal, proposal_id, reopen=body.reopen, reason=body.reason,
             config=_config(request)))
     except FormError as exc:
         return _proposal_page(request, principal, proposal_id, 400, typed=typed,
-                              errors={exc.name: exc.message}, appeal_error=exc.message)
+                              errors={exc.name: web.translate(request, exc.message)},
+                              appeal_error=web.translate(request, exc.message))
     except ValidationError as exc:
         fields, general = field_errors(exc)
         errors = {"appeal_reason": fields["reason"]} if "reason" in fields else {}
@@ -413,15 +419,14 @@ def make_direct(request: Request, principal: User, form: Form) -> Response:
             s, principal, body, config=_config(request)).id)
     except FormError as exc:
         return _direct_page(request, principal, 400, typed=typed,
-                            errors={exc.name: exc.message},
-                            error="nothing was allocated; see the fields below")
+                            errors={exc.name: web.translate(request, exc.message)},
+                            error=web.translate(request, _NOT_ALLOCATED))
     except ValidationError as exc:
         errors, general = field_errors(exc)
         if "factory" in errors or "partition" in errors:
             errors["site"] = errors.pop("factory", None) or errors.pop("partition")
         return _direct_page(request, principal, 400, typed=typed, errors=errors,
-                            error="; ".join(general) or
-                            "nothing was allocated; see the fields below")
+                            error="; ".join(general) or web.translate(request, _NOT_ALLOCATED))
     except FabriekError as exc:
         return _direct_page(request, principal, exc.status, typed=typed, error=exc.detail)
     return web.redirect(f"/officer/proposals/{proposal_id}", flash="allocated")

@@ -21,6 +21,7 @@ from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
 from fabriek.portal import web
+from fabriek.portal.i18n import N_
 from fabriek.portal.routes._staff import (
     FormError,
     field_errors,
@@ -33,6 +34,9 @@ from fabriek.portal.web import Form, User
 router = APIRouter(include_in_schema=False)
 DEFAULT_WEEKS = 12
 MAX_WEEKS = 52
+# Said above a form that was refused, its reasons next to the fields.
+_NOT_ANNOUNCED = N_("the window is not announced; see the fields")
+_NOT_CHANGED = N_("the capacity is not changed; see the fields")
 
 
 def _catalogue(request: Request) -> Catalogue:
@@ -113,13 +117,13 @@ def add_maintenance(request: Request, factory_id: str, principal: User, form: Fo
             s, principal, factory_id, body))
     except FormError as exc:
         return _factory_page(request, principal, factory_id, status_code=400, typed=typed,
-                             errors={exc.name: exc.message},
-                             maintenance_error="the window is not announced; see the fields")
+                             errors={exc.name: web.translate(request, exc.message)},
+                             maintenance_error=web.translate(request, _NOT_ANNOUNCED))
     except ValidationError as exc:
         fields, general = field_errors(exc)
         return _factory_page(request, principal, factory_id, status_code=400, typed=typed,
                              errors=fields, maintenance_error="; ".join(general) or
-                             "the window is not announced; see the fields")
+                             web.translate(request, _NOT_ANNOUNCED))
     except FabriekError as exc:
         return _factory_page(request, principal, factory_id, status_code=exc.status,
                              typed=typed, maintenance_error=exc.detail)
@@ -158,15 +162,16 @@ def set_capacity(request: Request, factory_id: str, partition_id: str, principal
             gpu_specs=_catalogue(request).federation.gpu_specs))
     except FormError as exc:
         return _factory_page(request, principal, factory_id, status_code=400, typed=typed,
-                             errors={exc.name: exc.message}, capacity_partition=partition_id,
-                             capacity_error="the capacity is not changed; see the fields")
+                             errors={exc.name: web.translate(request, exc.message)},
+                             capacity_partition=partition_id,
+                             capacity_error=web.translate(request, _NOT_CHANGED))
     except ValidationError as exc:
         fields, general = field_errors(exc)
         return _factory_page(request, principal, factory_id, status_code=400, typed=typed,
                              errors={f"{partition_id}-{k}": v for k, v in fields.items()},
                              capacity_partition=partition_id,
                              capacity_error="; ".join(general) or
-                             "the capacity is not changed; see the fields")
+                             web.translate(request, _NOT_CHANGED))
     except FabriekError as exc:
         return _factory_page(request, principal, factory_id, status_code=exc.status,
                              typed=typed, capacity_partition=partition_id,

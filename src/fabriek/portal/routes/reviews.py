@@ -22,6 +22,7 @@ from fabriek.errors import FabriekError
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
 from fabriek.portal import web
+from fabriek.portal.i18n import N_
 from fabriek.portal.routes._staff import FieldErrors, field_errors, require_role
 from fabriek.portal.web import Form, User
 
@@ -119,7 +120,7 @@ def declare_conflict(request: Request, review_id: int, principal: User, form: Fo
     return web.redirect("/reviews", flash="conflict-declared")
 
 
-def _scores(form: FormData, criteria: list[Criterion], scale: list[int]
+def _scores(request: Request, form: FormData, criteria: list[Criterion], scale: list[int]
             ) -> tuple[dict[str, int], FieldErrors]:
     """The score chosen for each criterion; a criterion left out or a value off the scale is
     named next to its own question."""
@@ -128,9 +129,12 @@ def _scores(form: FormData, criteria: list[Criterion], scale: list[int]
     for criterion in criteria:
         raw = web.field(form, f"score-{criterion.id}")
         if not raw:
-            errors[f"score-{criterion.id}"] = "choose a score for this criterion"
+            errors[f"score-{criterion.id}"] = web.translate(
+                request, N_("choose a score for this criterion"))
         elif not raw.lstrip("-").isdigit() or int(raw) not in scale:
-            errors[f"score-{criterion.id}"] = f"choose a score from {scale[0]} to {scale[-1]}"
+            errors[f"score-{criterion.id}"] = web.translate(
+                request, N_("choose a score from %(low)s to %(high)s"), low=scale[0],
+                high=scale[-1])
         else:
             scores[criterion.id] = int(raw)
     return scores, errors
@@ -142,13 +146,14 @@ def submit_review(request: Request, review_id: int, principal: User, form: Form)
     config = _config(request)
     context = web.in_transaction(request, lambda s: _context(s, principal, review_id, config),
                                  readonly=True)
-    scores, errors = _scores(form, context["criteria"], context["scale"])
+    scores, errors = _scores(request, form, context["criteria"], context["scale"])
     comment = web.field(form, "comment_to_applicant")
     private = web.field(form, "private_comment")
     typed = {"scores": scores, "comment_to_applicant": comment, "private_comment": private}
     if errors:
         return _page(request, principal, review_id, 400, errors=errors,
-                     score_error="some criteria have no valid score; see each question",
+                     score_error=web.translate(
+                         request, N_("some criteria have no valid score; see each question")),
                      **typed)
     try:
         body = ReviewSubmit(scores=scores, comment_to_applicant=comment,

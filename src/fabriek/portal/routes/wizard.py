@@ -33,6 +33,7 @@ from fabriek.identity.models import Organisation
 from fabriek.identity.principal import Principal
 from fabriek.kit.clock import utcnow
 from fabriek.portal import forms, web
+from fabriek.portal.i18n import N_
 from fabriek.portal.web import Form, User
 
 router = APIRouter(include_in_schema=False)
@@ -344,8 +345,9 @@ def save_assessment(request: Request, principal: User, form: Form, proposal_id: 
     try:
         kept, pending = _on_path(tree, answers)
         if pending is not None:
-            raise AnswerError(f"question {pending.id!r} needs an answer: {pending.text(lang)}",
-                              question=pending.id)
+            raise AnswerError(web.translate(
+                request, N_("question '%(id)s' needs an answer: %(text)s"), id=pending.id,
+                text=pending.text(lang)), question=pending.id)
         data = AssessmentCreate(organisation_id=proposal.organisation_id, lang=lang,
                                 answers=kept)  # type: ignore[arg-type]
 
