@@ -21,8 +21,10 @@ from fabriek.api.routes import (
     organisations,
     proposals,
 )
+from fabriek.api.routes import datalab as datalab_routes
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
+from fabriek.datalab.service import DatalabConfig
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
@@ -36,8 +38,8 @@ from fabriek.wiring import access_config
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                access: AccessConfig | None = None, executors: Executors | None = None,
-               catalogue: Catalogue | None = None, run_reconciler: bool | None = None
-               ) -> FastAPI:
+               catalogue: Catalogue | None = None, run_reconciler: bool | None = None,
+               datalab: DatalabConfig | None = None) -> FastAPI:
     """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
     jobs and schedulers in step; several processes may each run one (rows are leased)."""
     settings = settings or Settings()
@@ -84,10 +86,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.executors = executors
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
+    # The data labs: policy file, blob store, upload limit.
+    app.state.datalab = datalab or DatalabConfig.from_settings(settings)
     app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
-                   observatory):
+                   observatory, datalab_routes):
         app.include_router(module.router)
     portal.install(app, settings)
     return app
