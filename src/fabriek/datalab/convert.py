@@ -68,7 +68,7 @@ def to_parquet(source: Path, fmt: TabularFormat, work_dir: Path, *,
                 rows, columns = _copy(con, source, fmt, target, full_sniff=False,
                                       progress=progress)
             except duckdb.ConversionException:
-                if fmt is not TabularFormat.csv:
+                if not fmt.is_csv:
                     raise
                 rows, columns = _copy(con, source, fmt, target, full_sniff=True,
                                       progress=progress)

@@ -25,14 +25,22 @@ Progress = Callable[[float, str], None]
 
 
 class TabularFormat(StrEnum):
-    csv = "csv"
-    jsonl = "jsonl"
+    csv = "csv"  # also TSV and other delimiters: DuckDB's sniffer finds the delimiter
+    csv_gz = "csv.gz"
+    jsonl = "jsonl"  # JSON lines, or one JSON array of objects (DuckDB tells them apart)
     parquet = "parquet"
+
+    @property
+    def is_csv(self) -> bool:
+        return self in (TabularFormat.csv, TabularFormat.csv_gz)
 
 
 # Media types and extensions a distribution may carry, mapped to the reader that opens it.
 _BY_NAME: dict[str, TabularFormat] = {
     "csv": TabularFormat.csv, "text/csv": TabularFormat.csv, ".csv": TabularFormat.csv,
+    "tsv": TabularFormat.csv, ".tsv": TabularFormat.csv,
+    "text/tab-separated-values": TabularFormat.csv,
+    "csv.gz": TabularFormat.csv_gz, ".csv.gz": TabularFormat.csv_gz,
     "jsonl": TabularFormat.jsonl, "ndjson": TabularFormat.jsonl, "json": TabularFormat.jsonl,
     ".jsonl": TabularFormat.jsonl, ".ndjson": TabularFormat.jsonl, ".json": TabularFormat.jsonl,
     "application/json": TabularFormat.jsonl, "application/x-ndjson": TabularFormat.jsonl,
@@ -45,6 +53,8 @@ _BY_NAME: dict[str, TabularFormat] = {
 
 def tabular_format(name: str | None, path: Path | None = None) -> TabularFormat:
     """The reader for a format name or media type (or, failing that, the file's extension)."""
+    if path is not None and path.name.lower().endswith(".csv.gz"):
+        return TabularFormat.csv_gz  # its media type (application/gzip) says only "gzip"
     for key in (name, path.suffix if path is not None else None):
         if key:
             fmt = _BY_NAME.get(key.strip().lower().split(";")[0].strip())
@@ -101,15 +111,17 @@ def source_sql(path: Path, fmt: TabularFormat, *, all_varchar: bool = False,
     if not path.is_file():
         raise BadRequest(f"no such file: {path.name}")
     p = _literal(path)
-    if fmt is TabularFormat.csv:
+    if fmt.is_csv:
         options = ["header = true"]
+        if fmt is TabularFormat.csv_gz:
+            options.append("compression = 'gzip'")
         if all_varchar:
             options.append("all_varchar = true")
         if full_sniff:
             options.append("sample_size = -1")
         return f"read_csv({p}, {', '.join(options)})"
     if fmt is TabularFormat.jsonl:
-        return f"read_json({p}, format = 'newline_delimited')"
+        return f"read_json({p}, format = 'auto')"
     return f"read_parquet({p})"
 
 
@@ -155,13 +167,20 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None
     thread = threading.Thread(target=work, name="duckdb-query", daemon=True)
     thread.start()
     low, high = span
-    while True:
-        thread.join(poll_seconds)
-        if not thread.is_alive():
-            break
-        done = con.query_progress()
-        if done >= 0:
-            progress(low + (high - low) * min(done, 100.0) / 100.0, message)
+    try:
+        while True:
+            thread.join(poll_seconds)
+            if not thread.is_alive():
+                break
+            done = con.query_progress()
+            if done >= 0:
+                progress(low + (high - low) * min(done, 100.0) / 100.0, message)
+    except BaseException:
+        # The caller gives up (e.g. its lease was lost): stop DuckDB before the connection
+        # is closed under the running query.
+        con.interrupt()
+        thread.join()
+        raise
     if "error" in outcome:
         raise outcome["error"]
     progress(high, message)

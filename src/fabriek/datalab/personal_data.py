@@ -246,10 +246,17 @@ class Detector:
                 if any(self._phone_region(number, r) for r in self.policy.phone.regions):
                     self._hit(col, "phone", "phone", "phone number", row, number)
                     upper = upper.replace(number, " ")
-        for rule, pattern, is_valid in self.identifiers:
-            for m in pattern.finditer(upper):
-                self._hit(col, rule.id, "national-id", rule.label, row, m.group(0),
-                          candidate_only=not is_valid(m.group(0)))
+        matches = [(rule, m, bool(is_valid(m.group(0))))
+                   for rule, pattern, is_valid in self.identifiers
+                   for m in pattern.finditer(upper)]
+        valid_spans = [m.span() for _, m, ok in matches if ok]
+        for rule, m, ok in matches:
+            # A number that is another identifier (an 11-digit PESEL also has the shape of a
+            # Steuer-IdNr) is no failed candidate of this one: it must not dilute its share.
+            if not ok and any(a < m.end() and m.start() < b for a, b in valid_spans):
+                continue
+            self._hit(col, rule.id, "national-id", rule.label, row, m.group(0),
+                      candidate_only=not ok)
         return upper
 
     def _phone_region(self, number: str, region: str | None) -> str | None:

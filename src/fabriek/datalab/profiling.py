@@ -137,7 +137,7 @@ def profile(path: Path, fmt: TabularFormat, *, limits: EngineLimits | None = Non
         try:
             return _profile(con, path, fmt, full_sniff=False, progress=progress)
         except duckdb.ConversionException:
-            if fmt is not TabularFormat.csv:
+            if not fmt.is_csv:
                 raise
         except duckdb.Error as exc:
             raise ValidationFailed(f"cannot read the file as {fmt.value}: {first_line(exc)}"
