@@ -88,6 +88,8 @@ class PersonalDataReport(BaseModel):
                                                    "what is looked for.")
     findings: list[Finding]
     policy_version: str
+    names_checked: bool = Field(description="False where Faker (fabriek[datalab]), which "
+                                            "ships the first-name lists, is not installed.")
 
     @property
     def contains_personal_data(self) -> bool:
@@ -224,7 +226,7 @@ class Detector:
                 rest = rest.replace(m.group(0), " ")
         if _DIGITS.search(rest):
             rest = self._numbers(col, row, rest)
-        if col.text:
+        if col.text and self.first_names:
             self._name(col, row, value)
 
     def _numbers(self, col: _Column, row: int, text: str) -> str:
@@ -334,7 +336,8 @@ def detect(path: Path, fmt: TabularFormat, *, policy: PersonalDataPolicy | None 
     findings = [f for col in columns for f in detector.findings(col)]
     return PersonalDataReport(rows_scanned=total, columns_scanned=[c.name for c in columns],
                               columns_skipped=skipped, findings=findings,
-                              policy_version=policy.version)
+                              policy_version=policy.version,
+                              names_checked=bool(detector.first_names))
 
 
 def _scan(con: duckdb.DuckDBPyConnection, source: str, columns: list[_Column],

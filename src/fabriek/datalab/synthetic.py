@@ -43,7 +43,7 @@ from fabriek.datalab.duck import (
     run_query,
 )
 from fabriek.datalab.profiling import kind_of
-from fabriek.errors import BadRequest, ValidationFailed
+from fabriek.errors import BadRequest, Unavailable, ValidationFailed
 
 FIT_ROWS = 5_000
 MAX_ROWS = 1_000_000
@@ -117,9 +117,13 @@ def synthesise(path: Path, fmt: TabularFormat, work_dir: Path, *, rows: int | No
 
 def _fit_and_generate(sample: Any, columns: list[tuple[str, str]], n: int, seed: int,
                       ) -> tuple[Any, list[str]]:
-    import numpy as np
-    import pandas as pd
-    from synthpop import Synthesiser  # imported here: only this service needs it (~1 s)
+    try:  # imported here: only this service needs them (~1 s)
+        import numpy as np
+        import pandas as pd
+        from synthpop import Synthesiser
+    except ImportError as exc:
+        raise Unavailable("synthetic data needs the datalab extra on the server: "
+                          "pip install 'fabriek[datalab]'") from exc
 
     learn = pd.DataFrame(index=sample.index)
     replaced: list[str] = []
