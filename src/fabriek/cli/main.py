@@ -14,6 +14,7 @@ from fabriek.cli import (
     allocation,
     audit,
     cutoff,
+    data_services,
     demo,
     factory,
     job,
@@ -76,6 +77,7 @@ app.add_typer(allocation.app, name="allocation")
 app.add_typer(factory.app, name="factory")
 app.command("gpu-specs")(factory.gpu_specs)
 app.add_typer(job.app, name="job")
+app.add_typer(data_services.app, name="data")
 app.command("usage")(job.usage)
 app.command("worker")(job.worker)
 app.add_typer(cutoff.app, name="cutoff")
