@@ -6,9 +6,10 @@ categories, short text). Each task runs in a child process, timed inside the chi
 and CPU time of all its threads), and its peak resident memory is the child's own ru_maxrss
 (from os.wait4), so DuckDB's native memory counts, which tracemalloc would miss. The machine
 is shared: the load average is printed with each task, and MB per CPU-second says what the
-work costs whatever else runs (× threads is what an idle machine would give at best). Baselines in the same run: reading the file once
-(`cat` to /dev/null, and SHA-256 in Python) and DuckDB only counting the rows, so the ratios
-say what the services cost over merely reading the bytes.
+work costs whatever else runs (× threads is what an idle machine would give at best).
+Baselines in the same run: reading the file once (`cat` to /dev/null, and SHA-256 in Python)
+and DuckDB only counting the rows, so the ratios say what the services cost over merely
+reading the bytes.
 
     .venv/bin/python benchmarks/datalab.py                 # 1 GB, DuckDB: 1GB memory, 2 threads
     .venv/bin/python benchmarks/datalab.py --mb 200 --repeat 1   # quicker
