@@ -425,17 +425,27 @@ def _validate(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, st
     total = int(row[0])
     counts = row[1:]
     failed = [(c, int(n)) for c, n in zip(checks, counts[: len(checks)], strict=True) if n]
-    for i, (column, name, cond, p, detail) in enumerate(c for c, _ in failed):
-        if progress:
-            progress(0.8 + 0.2 * i / max(len(failed), 1), "reading examples")
-        examples = con.execute(
-            f"SELECT rn, CAST({quote_ident(column)} AS VARCHAR) FROM "
-            f"(SELECT row_number() OVER () AS rn, * FROM {source}) WHERE {cond} "
-            f"ORDER BY rn LIMIT {EXAMPLES}", p).fetchall()
-        violations.append(Violation(
-            column=column, rule=name, count=failed[i][1], detail=detail,
-            examples=[Example(row=int(r), value=None if v is None else clip(v))
-                      for r, v in examples]))
+    if failed:
+        # One more pass for every broken rule's first examples: row numbers need a window
+        # over the file (only the columns involved), and min_by(…, rn, n) keeps the first n
+        # matches per rule without collecting the rest.
+        involved = sorted({column for (column, *_), _ in failed})
+        selects, example_params = [], []
+        for (column, _, cond, p, _), _ in failed:
+            # A struct, as min_by skips NULL arguments (the missing values are examples too).
+            selects.append(f"min_by({{'rn': rn, 'v': CAST({quote_ident(column)} AS VARCHAR)}}, "
+                           f"rn, {EXAMPLES}) FILTER (WHERE {cond})")
+            example_params += p
+        inner = ", ".join(quote_ident(c) for c in involved)
+        found = run_query(
+            con, f"SELECT {', '.join(selects)} FROM (SELECT row_number() OVER () AS rn, "
+                 f"{inner} FROM {source})", example_params, progress=progress,
+            span=(0.8, 1.0), message="reading examples")[0]
+        for ((column, name, _, _, detail), n), examples in zip(failed, found, strict=True):
+            violations.append(Violation(
+                column=column, rule=name, count=n, detail=detail,
+                examples=[Example(row=int(e["rn"]), value=None if e["v"] is None
+                                  else clip(e["v"])) for e in examples or []]))
     for name, n in zip(uniques, counts[len(checks):], strict=True):
         if not n:
             continue
