@@ -48,6 +48,7 @@ from fabriek.compute.models import Job, SiteHealth, UsageWarning
 from fabriek.compute.registry import Executors
 from fabriek.compute.script import build_script
 from fabriek.compute.spec import JobSpec
+from fabriek.datalab.tasks import sweep_expired_grants
 from fabriek.db.session import Database
 from fabriek.errors import Unavailable
 from fabriek.federation.placement import Demand
@@ -74,6 +75,7 @@ class PassReport:
     preempted: list[int] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
     released_for_review: list[int] = field(default_factory=list)  # proposals past a cut-off
+    grants_expired: int = 0  # data-lab grants recorded as expired in this pass
 
 
 def account_of(allocation_id: int) -> str:
@@ -164,6 +166,7 @@ class Reconciler:
     def run_once(self, now: datetime | None = None) -> PassReport:
         report = PassReport()
         report.released_for_review = release_due_cutoffs(self.db, self.config, now)
+        report.grants_expired = sweep_expired_grants(self.db, now)
         self.probe_sites(report, now)
         self.sync_allocations(report, now)
         self.submit_pending(report, now)
