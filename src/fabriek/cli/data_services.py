@@ -87,7 +87,10 @@ def run(
 
 def runs(ctx: typer.Context, dataset: Annotated[str, typer.Argument(help="The slug.")],
          limit: LimitOpt = 50, json: JsonOpt = False) -> None:
-    """A dataset's service runs (all of them for its stewards, your own otherwise)."""
+    """A dataset's service runs (all of them for its stewards, your own otherwise).
+
+    Example: fabriek data runs ai-factories
+    """
     found = client(ctx).datalab_services.list(dataset, limit=limit)
     out.emit(found, json, lambda rs: out.show(out.table(
         f"Service runs on {dataset}", ["id", "service", "state", "progress", "by", "asked"],
@@ -97,7 +100,10 @@ def runs(ctx: typer.Context, dataset: Annotated[str, typer.Argument(help="The sl
 
 def show_run(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="The run's id.")],
              json: JsonOpt = False) -> None:
-    """One service run: its state and, once done, its result."""
+    """One service run: its state and, once done, its result.
+
+    Example: fabriek data show-run 12
+    """
     out.emit(client(ctx).datalab_services.get(run_id), json, _render)
 
 
