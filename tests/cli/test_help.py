@@ -36,8 +36,8 @@ def test_cli_has_the_commands_of_every_capability():
     groups = {path[0] for path in COMMANDS}
 
     assert groups == {"act", "admin", "allocation", "audit", "cutoff", "db", "demo", "eligibility",
-                      "data", "factory", "gpu-specs", "job", "observatory", "org", "policy", "proposal",
-                      "refer", "review", "serve", "simulate", "usage", "user", "whoami",
+                      "data", "factory", "gpu-specs", "job", "observatory", "org", "policy",
+                      "proposal", "refer", "review", "serve", "simulate", "usage", "user", "whoami",
                       "worker"}
 
 
