@@ -70,6 +70,17 @@ class Settings(BaseSettings):
         default=None, description="Where the data labs' files live (content-addressed). "
                                   "Empty: <data_dir>/blobs.")
 
+    datalab_services: bool = Field(
+        default=True, description="Run the data-lab services (profile, validate, convert, "
+                                  "detect-personal-data, synthesize) in a background thread of "
+                                  "serve; several processes may (runs are leased).")
+    datalab_service_memory: str = Field(
+        default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for one service run; beyond it DuckDB spills to "
+                    "disk under <data_dir>/datalab-work.")
+    datalab_service_threads: int = Field(default=2, ge=1, le=256,
+                                         description="DuckDB threads for one service run.")
+
     @property
     def datalab_max_upload_bytes(self) -> int:
         return self.datalab_max_upload_mb * 1024 * 1024

@@ -14,6 +14,7 @@ from fabriek.api.routes import (
     act,
     act_ask,
     allocations,
+    datalab_services,
     factories,
     jobs,
     meta,
@@ -24,6 +25,7 @@ from fabriek.api.routes import (
 from fabriek.api.routes import datalab as datalab_routes
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
+from fabriek.datalab.runner import RunnerConfig, ServiceRunner
 from fabriek.datalab.service import DatalabConfig
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
@@ -54,6 +56,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     reconciler = Reconciler(db, executors, access)
     if run_reconciler is None:
         run_reconciler = settings.reconciler
+    datalab = datalab or DatalabConfig.from_settings(settings)
+    # The data-lab services run beside the reconciler (tests that drive it drive these too).
+    services = ServiceRunner(db, datalab, RunnerConfig.from_settings(settings))
+    run_services = run_reconciler and settings.datalab_services
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
@@ -64,11 +70,20 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                       args=(stop, settings.reconcile_interval_seconds),
                                       daemon=True)
             thread.start()
+        service_thread = None
+        if run_services:
+            service_thread = threading.Thread(target=services.run_forever,
+                                              name="datalab-services", args=(stop,),
+                                              daemon=True)
+            service_thread.start()
         yield
         stop.set()
         reconciler.wake()
+        services.wake()
         if thread is not None:
             thread.join(timeout=10)
+        if service_thread is not None:
+            service_thread.join(timeout=10)
         if owns_db:
             db.dispose()
 
@@ -87,11 +102,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     # The data labs: policy file, blob store, upload limit.
-    app.state.datalab = datalab or DatalabConfig.from_settings(settings)
+    app.state.datalab = datalab
+    # The worker of the data-lab services; its thread runs only with `run_services`.
+    app.state.datalab_runner = services
     app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
-                   observatory, datalab_routes):
+                   observatory, datalab_routes, datalab_services):
         app.include_router(module.router)
     portal.install(app, settings)
     return app

@@ -15,6 +15,7 @@ from fabriek.cli import (
     audit,
     cutoff,
     data,
+    data_services,
     demo,
     factory,
     job,
@@ -86,6 +87,7 @@ app.add_typer(user_module.app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(act.app, name="act")
 app.add_typer(observatory.app, name="observatory")
+data_services.register(data.app)  # run, runs, show-run: the services of the same group
 app.add_typer(data.app, name="data")
 app.add_typer(admin.db_app, name="db")
 app.command("eligibility")(policy.eligibility)

@@ -35,6 +35,7 @@ from fabriek.client.datalab import DataLab
 from fabriek.client.errors import FabriekApiError
 from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
 from fabriek.compute.schemas import AllocationUsage, JobRead, JobSpec
+from fabriek.datalab.run_schemas import RunRead
 from fabriek.federation.referral_schemas import ReferralRead
 from fabriek.federation.schemas import (
     CapacityUpdate,
@@ -113,6 +114,7 @@ class FabriekClient:
         self.factories = Factories(self)
         self.observatory = Observatory(self)
         self.datalab = DataLab(self)
+        self.datalab_services = DatalabServices(self)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -529,3 +531,34 @@ class Observatory(_Resource):
         """One dashboard chart as SVG text."""
         return self._c.raw("GET", f"/observatory/charts/{name}.svg",
                            params=_params(days=days)).text
+
+
+class DatalabServices(_Resource):
+    """Dataset services: profile, validate, convert, detect-personal-data, synthesize."""
+
+    def start(self, slug: str, service: str, body: Mapping[str, Any] | None = None, *,
+              idempotency_key: str | None = None) -> RunRead:
+        return self._c._post(f"/datalab/datasets/{slug}/services/{service}", RunRead,
+                             dict(body or {}), idempotency_key=idempotency_key)
+
+    def get(self, run_id: int) -> RunRead:
+        return self._c._get(f"/datalab/service-runs/{run_id}", RunRead)
+
+    def list(self, slug: str, *, limit: int = 50, after: int = 0, all: bool = False
+             ) -> list[RunRead]:
+        return self._c._list(f"/datalab/datasets/{slug}/service-runs", RunRead, limit=limit,
+                             after=after, all=all)
+
+    def wait(self, run_id: int, *, interval: float = 0.5, timeout: float | None = None,
+             on_progress: Any = None) -> RunRead:
+        """Poll until the run is done or failed; `on_progress(run)` after each poll."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if on_progress is not None:
+                on_progress(run)
+            if run.state.final:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"service run {run_id} is still {run.state.value}")
+            time.sleep(interval)
