@@ -48,6 +48,11 @@ class Feature(StrEnum):
     slurmdb_epoch_query = "slurmdb_epoch_query"
     # No version up to 0.0.44 can requeue a job over REST: scontrol requeue (CLI) only
     rest_requeue = "rest_requeue"
+    # 0.0.39: a job update takes priority as {"set", "infinite", "number"}, and priority
+    # INFINITE is what `scontrol release` sends (the owner may lift a user hold). 0.0.38
+    # takes a plain integer that cannot say INFINITE, and its "hold": false only leaves the
+    # hold in place: scontrol release (CLI) there.
+    rest_release = "rest_release"
 
 
 FEATURES: Mapping[Feature, ApiVersion | None] = {
@@ -63,6 +68,7 @@ FEATURES: Mapping[Feature, ApiVersion | None] = {
     Feature.verbose_exit_code: (0, 0, 40),
     Feature.trailing_slash: (0, 0, 40),
     Feature.rest_requeue: None,
+    Feature.rest_release: (0, 0, 39),
 }
 
 OLDEST: ApiVersion = (0, 0, 38)  # what we test against; older versions are not supported
@@ -175,6 +181,7 @@ class SubmitRequest:
     standard_output: str
     standard_error: str
     comment: str
+    hold: bool = False  # submitted held (priority 0): released once its datasets are staged
 
 
 def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
@@ -194,6 +201,8 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
         # in REQUEUE mode and for scontrol requeue
         "requeue": True,
     }
+    if request.hold:
+        job["hold"] = True  # every version: sbatch's --hold
     for key in ("partition", "account", "qos"):
         value = getattr(request, key)
         if value:
@@ -217,3 +226,11 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
         job["script"] = request.script
         return {"job": job}
     return {"script": request.script, "job": job}
+
+
+def release_body(version: ApiVersion) -> dict[str, Any]:
+    """The body of POST /slurm/vX/job/{id} that lifts a user hold (Feature.rest_release)."""
+    if not supports(version, Feature.rest_release):
+        raise ValueError(f"slurmrestd v{format_version(version)} cannot release a job; use "
+                         "scontrol release")
+    return {"priority": {"set": True, "infinite": True, "number": 0}}
