@@ -1,6 +1,6 @@
 """A job with datasets on Slurm, against fake slurmrestd and CLI: submitted held, its datasets
-copied to the scratch area and verified, then released (REST from v0.0.39, scontrol release on
-v0.0.38); a dataset that does not verify cancels the held job."""
+copied to the scratch area and verified, then released (a REST job update; scontrol release
+where slurmrestd serves none); a dataset that does not verify cancels the held job."""
 
 from __future__ import annotations
 
@@ -66,10 +66,8 @@ def test_hold_and_release_bodies_per_version() -> None:
     assert submit_body(request, parse_version("0.0.41"))["job"]["hold"] is True
     unheld = SubmitRequest(**{**request.__dict__, "hold": False})
     assert "hold" not in submit_body(unheld, parse_version("0.0.41"))["job"]
-    assert release_body(parse_version("0.0.39")) == {
-        "priority": {"set": True, "infinite": True, "number": 0}}
-    with pytest.raises(ValueError, match="scontrol release"):
-        release_body(parse_version("0.0.38"))
+    for version in ("0.0.38", "0.0.41", "0.0.44"):
+        assert release_body(parse_version(version)) == {"hold": False}
     assert "--hold" in Sbatch(name="t", time_limit_minutes=1, hold=True).build()
     assert "--hold" not in Sbatch(name="t", time_limit_minutes=1).build()
 
@@ -91,18 +89,33 @@ def test_v41_submits_held_stages_a_verified_copy_then_releases(tmp_path: Path) -
     assert stat.S_IMODE(staged.stat().st_mode) == 0o444
     assert [(r.method, r.url.path) for r in fake.requests] == [
         ("POST", "/slurm/v0.0.41/job/submit"), ("POST", "/slurm/v0.0.41/job/4110")]
-    assert json.loads(fake.requests[1].content) == {
-        "priority": {"set": True, "infinite": True, "number": 0}}
+    assert json.loads(fake.requests[1].content) == {"hold": False}
 
 
-def test_v38_releases_with_scontrol_as_the_rest_user(tmp_path: Path) -> None:
-    fake = FakeSlurmrestd({("POST", "/slurm/v0.0.38/job/submit"):
-                           lambda r: (load("v0.0.38", "submit_ok")["http_status"],
-                                      load("v0.0.38", "submit_ok")["body"])})
-    cli = FakeCli({"scontrol": ""})
-    external_id = _executor(fake, tmp_path / "scratch", "0.0.38", runner=cli).submit(
+def _held_submit_v38(request: httpx.Request) -> tuple[int, dict[str, Any]]:
+    """What 22.05 answers to a held submission: the job's id, and ESLURM_JOB_HELD."""
+    body = load("v0.0.38", "submit_ok")["body"]
+    body["errors"] = [{"error_code": 2042,
+                       "error": "Job is in held state, pending scheduler release"}]
+    return 200, body
+
+
+def test_v38_a_held_submission_is_no_refusal(tmp_path: Path) -> None:
+    job_id = load("v0.0.38", "submit_ok")["body"]["job_id"]
+    fake = FakeSlurmrestd({("POST", "/slurm/v0.0.38/job/submit"): _held_submit_v38,
+                           ("POST", f"/slurm/v0.0.38/job/{job_id}"): lambda r: (200, OK)})
+    external_id = _executor(fake, tmp_path / "scratch", "0.0.38").submit(
         _job((_dataset(tmp_path),)))
     assert json.loads(fake.requests[0].content)["job"]["hold"] is True
+    assert (fake.requests[1].method, fake.requests[1].url.path) == (
+        "POST", f"/slurm/v0.0.38/job/{external_id}")
+
+
+def test_release_falls_back_to_scontrol_as_the_rest_user(tmp_path: Path) -> None:
+    fake = FakeSlurmrestd({("POST", "/slurm/v0.0.38/job/submit"): _held_submit_v38})
+    cli = FakeCli({"scontrol": ""})  # no update route: slurmrestd answers 404
+    external_id = _executor(fake, tmp_path / "scratch", "0.0.38", runner=cli).submit(
+        _job((_dataset(tmp_path),)))
     assert cli.calls == [(["scontrol", "release", external_id], {"SLURM_JWT": "tok"})]
 
 

@@ -2,10 +2,10 @@
 
 build() returns an argv list (run without a shell, so user text is never shell code);
 env() the variables the command needs on top of the caller's; parse() turns stdout into data.
-The executor uses them where REST cannot do the job (scontrol requeue; scontrol release on
-slurmrestd 0.0.38; sacct when slurmrestd serves no slurmdb plugin, or for the exit code Slurm
-22.05's slurmdb REST gets wrong) and provision.py uses sacctmgr. sbatch/squeue/scancel complete
-the set for hosts without REST.
+The executor uses them where REST cannot do the job (scontrol requeue; scontrol release where
+slurmrestd serves no job update; sacct when slurmrestd serves no slurmdb plugin, or for the exit
+code Slurm 22.05's slurmdb REST gets wrong) and provision.py uses sacctmgr.
+sbatch/squeue/scancel complete the set for hosts without REST.
 
 Times: SLURM_TIME_FORMAT=%s makes squeue and sacct print epoch seconds, so nothing depends on
 the cluster's time zone.

@@ -13,7 +13,7 @@ scratch_dir must be a file system that both the compute nodes and the broker see
 
 A job with datasets is submitted held, its datasets are copied to
 <scratch_dir>/<job name>-<our id>/datasets/<slug>/ and verified (compute.executors.staging),
-and only then is it released (REST where the version can, else scontrol release); if they do
+and only then is it released (a REST job update; scontrol release as fall-back); if they do
 not verify, the held job is cancelled and never runs. A broker that stopped in between leaves
 a held job that find() returns: finish_hand_over() completes the staging and the release.
 """
@@ -50,6 +50,7 @@ from fabriek.compute.executors.slurm.commands import (
 )
 from fabriek.compute.executors.slurm.rest import (
     ESLURM_ALREADY_DONE,
+    ESLURM_JOB_HELD,
     RestPathMissing,
     SlurmRestClient,
 )
@@ -169,8 +170,9 @@ class SlurmExecutor:
             except OSError as exc:
                 raise ExecutorError(f"cannot create the job directory "
                                     f"{request.working_directory}: {exc.strerror}") from exc
-        reply = self.rest.post(self.paths.submit, submit_body(request, self.version),
-                               submitting=True)
+        reply = self.rest.request("POST", self.paths.submit,
+                                  body=submit_body(request, self.version), submitting=True,
+                                  tolerate={ESLURM_JOB_HELD} if request.hold else frozenset())
         try:
             external_id = parse.submitted_job_id(reply)
         except ValueError as exc:
@@ -210,14 +212,15 @@ class SlurmExecutor:
         self._stage_and_release(job, found.external_id)
 
     def release(self, external_id: str) -> None:
-        """Lift the user hold of a job we submitted held."""
+        """Lift the user hold of a job we submitted held: a REST job update, or scontrol
+        release where slurmrestd does not serve the update path."""
         _check_id(external_id)
-        if supports(self.version, Feature.rest_release):
+        try:
             self.rest.post(self.paths.job(external_id), release_body(self.version))
             return
-        if not self.use_cli_fallback:
-            raise ExecutorError(f"slurmrestd v{'.'.join(map(str, self.version))} cannot "
-                                "release a held job and the CLI fall-back is switched off")
+        except RestPathMissing:
+            if not self.use_cli_fallback:
+                raise
         try:
             self.runner(ScontrolRelease(external_id).build(), env=self._cli_auth())
         except CommandFailed as exc:

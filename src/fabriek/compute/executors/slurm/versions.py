@@ -48,11 +48,6 @@ class Feature(StrEnum):
     slurmdb_epoch_query = "slurmdb_epoch_query"
     # No version up to 0.0.44 can requeue a job over REST: scontrol requeue (CLI) only
     rest_requeue = "rest_requeue"
-    # 0.0.39: a job update takes priority as {"set", "infinite", "number"}, and priority
-    # INFINITE is what `scontrol release` sends (the owner may lift a user hold). 0.0.38
-    # takes a plain integer that cannot say INFINITE, and its "hold": false only leaves the
-    # hold in place: scontrol release (CLI) there.
-    rest_release = "rest_release"
 
 
 FEATURES: Mapping[Feature, ApiVersion | None] = {
@@ -68,7 +63,6 @@ FEATURES: Mapping[Feature, ApiVersion | None] = {
     Feature.verbose_exit_code: (0, 0, 40),
     Feature.trailing_slash: (0, 0, 40),
     Feature.rest_requeue: None,
-    Feature.rest_release: (0, 0, 39),
 }
 
 OLDEST: ApiVersion = (0, 0, 38)  # what we test against; older versions are not supported
@@ -202,7 +196,9 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
         "requeue": True,
     }
     if request.hold:
-        job["hold"] = True  # every version: sbatch's --hold
+        # every version: sbatch's --hold; slurmctld answers ESLURM_JOB_HELD (2042) in errors[]
+        # next to the new job's id, which is no refusal (the executor tolerates it)
+        job["hold"] = True
     for key in ("partition", "account", "qos"):
         value = getattr(request, key)
         if value:
@@ -229,8 +225,10 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
 
 
 def release_body(version: ApiVersion) -> dict[str, Any]:
-    """The body of POST /slurm/vX/job/{id} that lifts a user hold (Feature.rest_release)."""
-    if not supports(version, Feature.rest_release):
-        raise ValueError(f"slurmrestd v{format_version(version)} cannot release a job; use "
-                         "scontrol release")
-    return {"priority": {"set": True, "infinite": True, "number": 0}}
+    """The body of POST /slurm/vX/job/{id} that lifts the user hold of a job submitted held.
+
+    The same in every version: job_desc_msg's "hold" is "hold (true) or release (false)".
+    Exercised on 0.0.38 (Slurm 22.05) as the job's own, unprivileged user; it does what
+    `scontrol release` does (priority INFINITE: the scheduler computes it again).
+    """
+    return {"hold": False}
