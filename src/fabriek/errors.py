@@ -40,6 +40,12 @@ class InvalidTransition(Conflict):
     code, title = "invalid_transition", "Not possible in the current state"
 
 
+class TooLarge(FabriekError):
+    """A body or file over a declared size limit (nothing of it was kept)."""
+
+    status, code, title = 413, "too_large", "Too large"
+
+
 class ValidationFailed(FabriekError):
     status, code, title = 422, "validation_failed", "Invalid input"
 

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
         default=60, ge=0, description="How old the public observatory figures may be before "
                                       "they are recomputed (in the background); 0: every "
                                       "request computes them.")
+    # Data labs.
+    datalab_max_upload_mb: int = Field(
+        default=2048, gt=0, description="The largest file a data steward may upload as one "
+                                        "distribution (MiB); a bigger upload is refused and "
+                                        "nothing of it is kept.")
+    datalab_blob_dir: Path | None = Field(
+        default=None, description="Where the data labs' files live (content-addressed). "
+                                  "Empty: <data_dir>/blobs.")
+
+    @property
+    def datalab_max_upload_bytes(self) -> int:
+        return self.datalab_max_upload_mb * 1024 * 1024
 
     def resolved_database_url(self) -> str:
         if self.database_url:

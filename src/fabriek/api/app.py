@@ -23,6 +23,7 @@ from fabriek.api.routes import (
 )
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
+from fabriek.datalab.service import DatalabConfig
 from fabriek.db.installation import installation_uid
 from fabriek.db.session import Database
 from fabriek.federation.catalogue import Catalogue
@@ -36,8 +37,8 @@ from fabriek.wiring import access_config
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                access: AccessConfig | None = None, executors: Executors | None = None,
-               catalogue: Catalogue | None = None, run_reconciler: bool | None = None
-               ) -> FastAPI:
+               catalogue: Catalogue | None = None, run_reconciler: bool | None = None,
+               datalab: DatalabConfig | None = None) -> FastAPI:
     """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
     jobs and schedulers in step; several processes may each run one (rows are leased)."""
     settings = settings or Settings()
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.executors = executors
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
+    # The data labs: policy file, blob store, upload limit.
+    app.state.datalab = datalab or DatalabConfig.from_settings(settings)
     app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,

@@ -5,6 +5,7 @@ from fabriek.audit import models as audit_models  # noqa: F401
 from fabriek.audit import service as audit_service  # noqa: F401  (registers the chain hook)
 from fabriek.compliance import models as compliance_models  # noqa: F401
 from fabriek.compute import models as compute_models  # noqa: F401
+from fabriek.datalab import models as datalab_models  # noqa: F401
 from fabriek.db import idempotency, installation  # noqa: F401
 from fabriek.db.base import Base
 from fabriek.federation import ledger as federation_ledger  # noqa: F401
