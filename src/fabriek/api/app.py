@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         with db.session(readonly=True) as session:
             federation = federation_for_executors(session, catalogue)
         executors = build_executors(settings, federation, namespace=installation_uid(db))
-    reconciler = Reconciler(db, executors, access)
+    datalab = datalab or DatalabConfig.from_settings(settings)
+    reconciler = Reconciler(db, executors, access, datalab=datalab)
     if run_reconciler is None:
         run_reconciler = settings.reconciler
 
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.catalogue = catalogue
     app.state.reconciler = reconciler if run_reconciler else None
     # The data labs: policy file, blob store, upload limit.
-    app.state.datalab = datalab or DatalabConfig.from_settings(settings)
+    app.state.datalab = datalab
     app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,

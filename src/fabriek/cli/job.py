@@ -162,6 +162,7 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
 
     from fabriek.compute.reconciler import Reconciler
     from fabriek.compute.registry import build_executors
+    from fabriek.datalab.service import DatalabConfig
     from fabriek.db.installation import installation_uid
     from fabriek.db.session import Database
     from fabriek.federation.service import federation_for_executors
@@ -174,7 +175,8 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
     with db.session(readonly=True) as session:
         federation = federation_for_executors(session, access.federation.catalogue)
     executors = build_executors(settings, federation, namespace=installation_uid(db))
-    reconciler = Reconciler(db, executors, access)
+    reconciler = Reconciler(db, executors, access,
+                            datalab=DatalabConfig.from_settings(settings))
     try:
         if once:
             report = reconciler.run_once()
