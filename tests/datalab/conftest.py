@@ -42,3 +42,37 @@ def dataset_body(slug: str = "icu-vitals", **over: Any) -> dict[str, Any]:
         "access_level": "approval",
     }
     return {**body, **over}
+
+
+@pytest.fixture
+def client(database, access, datalab: DatalabConfig, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The API with the data lab's store in tmp_path/blobs and a 1 MiB upload limit."""
+    from fastapi.testclient import TestClient
+
+    from fabriek.api.app import create_app
+    from fabriek.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path), database=database, access=access,
+                     run_reconciler=False, datalab=datalab)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+API = "/api/v1/datalab"
+
+
+def publish(client, steward, slug: str = "icu-vitals", **over: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    r = client.post(f"{API}/datasets", json=dataset_body(slug, **over), headers=steward.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def upload(client, steward, slug: str, name: str, data: bytes,  # type: ignore[no-untyped-def]
+           **headers: str):
+    return client.post(f"{API}/datasets/{slug}/distributions", params={"file_name": name},
+                       content=data, headers={**steward.headers, **headers})
+
+
+def blob_files(cfg: DatalabConfig) -> list[Path]:
+    root = cfg.store.root  # type: ignore[attr-defined]
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

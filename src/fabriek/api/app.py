@@ -21,6 +21,7 @@ from fabriek.api.routes import (
     organisations,
     proposals,
 )
+from fabriek.api.routes import datalab as datalab_routes
 from fabriek.compute.reconciler import Reconciler
 from fabriek.compute.registry import Executors, build_executors
 from fabriek.datalab.service import DatalabConfig
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.observatory = FigureCache[ObservatoryRead](settings.observatory_cache_seconds)
     problems.install(app)
     for module in (meta, organisations, proposals, allocations, jobs, factories, act, act_ask,
-                   observatory):
+                   observatory, datalab_routes):
         app.include_router(module.router)
     portal.install(app, settings)
     return app

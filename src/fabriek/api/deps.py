@@ -96,8 +96,20 @@ def _writer(request: Request, credentials: Credentials) -> Principal:
         session.close()
 
 
+def _maybe_reader(session: ReadSession, credentials: Credentials) -> Principal | None:
+    return None if credentials is None else _principal(session, credentials)
+
+
+def _maybe_writer(request: Request, credentials: Credentials) -> Principal | None:
+    return None if credentials is None else _writer(request, credentials)
+
+
 Reader = Annotated[Principal, Depends(_reader)]
 Writer = Annotated[Principal, Depends(_writer)]
+# Public endpoints that also serve signed-in people (the data-lab catalogue, open downloads):
+# None without a token; a token that is wrong is still refused.
+MaybeReader = Annotated[Principal | None, Depends(_maybe_reader)]
+MaybeWriter = Annotated[Principal | None, Depends(_maybe_writer)]
 IdempotencyHeader = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200,

@@ -77,6 +77,18 @@ class UploadFormat(_Strict):
         return self
 
 
+class Publisher(_Strict):
+    name: str = Field(min_length=1)
+    uri: HttpUrl | None = None
+
+
+class CatalogueInfo(_Strict):
+    title: Names
+    description: Names
+    publisher: Publisher
+    language: list[str] = Field(default_factory=lambda: ["en"])
+
+
 def _unique(ids: list[str], what: str) -> None:
     seen: set[str] = set()
     for i in ids:
@@ -88,6 +100,7 @@ def _unique(ids: list[str], what: str) -> None:
 class DatalabPolicy(_Strict):
     kind: Literal["datalab"]
     version: str
+    catalogue: CatalogueInfo
     data_space_scheme: HttpUrl
     data_spaces: list[DataSpace] = Field(min_length=1)
     theme_scheme: HttpUrl

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from fabriek.access.models import Allocation
 from fabriek.audit.service import record
 from fabriek.datalab import access as rules
+from fabriek.datalab import dcat
 from fabriek.datalab.enums import AccessLevel, ReadAction
 from fabriek.datalab.filenames import check_file_name
 from fabriek.datalab.models import Dataset, DatasetSteward, Distribution, Grant, ReadEvent
@@ -69,7 +70,7 @@ class DatalabConfig:
                    max_upload_bytes=settings.datalab_max_upload_bytes)
 
 
-# --- who ---------------------------------------------------------------------------------------
+# --- who --------------------------------------------------------------------------------------
 
 
 def steward_ids(session: Session, dataset_id: int) -> list[int]:
@@ -93,7 +94,7 @@ def _require_steward(session: Session, principal: Principal, dataset: Dataset,
         raise Forbidden(f"only a data steward of dataset {dataset.slug} may {what}")
 
 
-# --- reading the catalogue ---------------------------------------------------------------------
+# --- reading the catalogue --------------------------------------------------------------------
 
 
 def get_dataset(session: Session, principal: Principal | None, slug: str, *,
@@ -222,7 +223,7 @@ def dataset_summaries(session: Session, datasets: list[Dataset]) -> list[Dataset
             for d in datasets]
 
 
-# --- writing the catalogue ---------------------------------------------------------------------
+# --- writing the catalogue --------------------------------------------------------------------
 
 
 def _search_text(dataset: Dataset) -> str:
@@ -367,7 +368,7 @@ def set_stewards(session: Session, principal: Principal, slug: str, emails: list
     return after
 
 
-# --- distributions -------------------------------------------------------------------------------
+# --- distributions ----------------------------------------------------------------------------
 
 
 def prepare_upload(session: Session, principal: Principal, slug: str, file_name: str, *,
@@ -446,10 +447,10 @@ def delete_distribution(session: Session, principal: Principal, slug: str,
     return None if blob_in_use(session, key) else key
 
 
-# --- reading data: who may, and the log -----------------------------------------------------------
+# --- reading data: who may, and the log -------------------------------------------------------
 
 
-def _grant_facts(g: Grant) -> rules.GrantFacts:
+def grant_facts(g: Grant) -> rules.GrantFacts:
     return rules.GrantFacts(id=g.id, organisation_id=g.organisation_id,
                             proposal_id=g.proposal_id, allocation_id=g.allocation_id,
                             expires_at=g.expires_at, revoked_at=g.revoked_at,
@@ -483,7 +484,7 @@ def valid_grant_for(session: Session, dataset: Dataset, organisation_id: int,
     if project.organisation_id != organisation_id:
         return None
     grants = grants_of(session, dataset.id, [organisation_id])
-    facts = [_grant_facts(g) for g in grants]
+    facts = [grant_facts(g) for g in grants]
     candidates = [f for f in facts if rules.grant_covers(f, project)
                   and rules.grant_is_valid(f, now)
                   and (dataset.access_level is not AccessLevel.permit or f.permit_reference)]
@@ -506,7 +507,7 @@ def decide_read(session: Session, principal: Principal | None, dataset: Dataset,
                                is_steward=is_steward(session, principal, dataset.id),
                                organisation_ids=orgs)
     grants = ([] if not dataset.access_level.needs_grant
-              else [_grant_facts(g) for g in grants_of(session, dataset.id, sorted(orgs))])
+              else [grant_facts(g) for g in grants_of(session, dataset.id, sorted(orgs))])
     return rules.may_read(dataset.access_level, reader, grants, now, project=project)
 
 
@@ -569,3 +570,25 @@ def count_reads(session: Session, dataset_id: int) -> int:
 def blob_path(cfg: DatalabConfig, dist: Distribution) -> Path:
     """A local file with the distribution's content (for staging)."""
     return cfg.store.local_path(dist.blob_key)
+
+
+# --- the DCAT-AP export -----------------------------------------------------------------------
+
+
+def catalogue_records(session: Session) -> list[dcat.DatasetRecord]:
+    """Every dataset in the catalogue (not withdrawn) as plain records for `dcat.build_graph`."""
+    datasets = list(session.execute(select(Dataset).where(Dataset.withdrawn_at.is_(None))
+                                    .order_by(Dataset.id)).scalars())
+    dists = distributions_of(session, [d.id for d in datasets])
+    return [dcat.DatasetRecord(
+        slug=d.slug, title=d.title, description=d.description, publisher_name=d.publisher_name,
+        publisher_uri=d.publisher_uri, themes=d.themes, data_space=d.data_space,
+        licence=d.licence, spatial=d.spatial, temporal_start=d.temporal_start,
+        temporal_end=d.temporal_end, keywords=d.keywords, access_level=d.access_level,
+        landing_page=d.landing_page, contact_email=d.contact_email, issued=d.issued,
+        created_at=d.created_at, modified_at=d.modified_at,
+        distributions=[dcat.DistributionRecord(
+            id=x.id, file_name=x.file_name, title=x.title, media_type=x.media_type,
+            file_type=x.file_type, byte_size=x.byte_size, sha256=x.sha256,
+            created_at=x.created_at) for x in dists[d.id]])
+        for d in datasets]

@@ -23,7 +23,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -40,6 +40,9 @@ class StoredBlob:
     sha256: str
     size: int
     key: str
+    # Whether this write created the file (False: the same content was stored already). A
+    # caller that fails after storing removes only a blob it created and nothing else uses.
+    new: bool = field(default=False, compare=False)
 
 
 class BlobWriter(Protocol):
@@ -134,14 +137,15 @@ class _LocalWriter:
         key = key_for(digest)
         final = self._store.path_for(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            # The same content is stored already (content addressing): keep the first copy.
-            self._tmp.unlink(missing_ok=True)
-        else:
+        new = not final.exists()
+        if new:
             os.chmod(self._tmp, 0o444)
             os.replace(self._tmp, final)
             _fsync_dir(final.parent)
-        return StoredBlob(sha256=digest, size=self._size, key=key)
+        else:
+            # The same content is stored already (content addressing): keep the first copy.
+            self._tmp.unlink(missing_ok=True)
+        return StoredBlob(sha256=digest, size=self._size, key=key, new=new)
 
     def abort(self) -> None:
         if self._file is not None:
