@@ -30,13 +30,15 @@ def sha256(data: bytes) -> str:
 
 
 def publish(database: Database, cfg: DatalabConfig, steward: Any, slug: str, *,
-            level: str = "approval", data: bytes = CSV, file_name: str = "vitals.csv") -> int:
+            level: str = "approval", data: bytes = CSV, file_name: str = "vitals.csv",
+            **metadata: Any) -> int:
     """A dataset at `level` with one file, published by `steward`; returns its id."""
     me = Principal(user_id=steward.user_id, email=steward.email,
                    roles=frozenset({Role.data_steward}))
     with database.unit_of_work() as s:
         dataset = service.create_dataset(
-            s, me, DatasetCreate(**dataset_body(slug, access_level=level)), cfg=cfg)
+            s, me, DatasetCreate(**dataset_body(slug, access_level=level, **metadata)),
+            cfg=cfg)
         dataset, name, fmt = service.prepare_upload(s, me, slug, file_name, cfg=cfg)
         blob = cfg.store.put(io.BytesIO(data), max_bytes=cfg.max_upload_bytes)
         service.add_distribution(s, me, dataset, name, fmt, blob)
