@@ -106,6 +106,7 @@ def catalogue(request: Request, viewer: Viewer, q: str = "", data_space: str = "
                 "more": len(datasets) > PAGE}
 
     context = web.in_transaction(request, work, readonly=True)
+    vocabulary = _vocabulary(cfg, lang)
     query = {k: v for k, v in chosen.items() if v}
     next_url = None
     if context["more"]:
@@ -113,9 +114,8 @@ def catalogue(request: Request, viewer: Viewer, q: str = "", data_space: str = "
     return web.render(
         request, "datalab/catalogue.html", status_code=400 if context["bad_filters"] else 200,
         chosen=chosen, filtered=bool(query), next_url=next_url, after=max(after, 0),
-        space_names=dict(_vocabulary(cfg, lang)["data_spaces"]),
-        level_labels={k.value: v for k, v in LEVEL_LABELS.items()},
-        **_vocabulary(cfg, lang), **context)
+        space_names=dict(vocabulary["data_spaces"]),
+        licence_names=dict(vocabulary["licences"]), **vocabulary, **context)
 
 
 # --- a dataset ------------------------------------------------------------------------------------
@@ -343,7 +343,6 @@ def _queue_context(s: Session, request: Request, principal: Principal) -> dict[s
         "grants": [grants.grant_view(s, g) for g in valid],
         "datasets": [(d.slug, _name(d.title, lang), d.access_level, d.withdrawn_at,
                       service.count_reads(s, d.id)) for d in mine],
-        "level_labels": {k.value: v for k, v in LEVEL_LABELS.items()},
         "today": utcnow().date(),
     }
 
