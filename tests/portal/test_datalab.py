@@ -333,3 +333,35 @@ def test_a_steward_revokes_a_grant_with_a_reason_and_reads_the_log(
     me = text_of(anna.get("/me"))
     assert "revoked" in me and "The project ended early." in me
     assert anna.get(f"/data/icu-vitals/files/{link}").status_code == 422
+
+
+def test_the_profile_of_the_dataset_services_is_shown_to_those_who_may_see_it(
+        anonymous, browser_for, steward, catalogue, monkeypatch) -> None:
+    """The page reads the services' runs (fabriek.datalab.runs) when that capability is
+    installed; here a stand-in with the same shape: runs of the dataset the viewer may see."""
+    import sys
+    import types
+    from datetime import UTC, datetime
+
+    seen: list[str] = []
+
+    def list_runs(session, principal, slug, *, after=0, limit=50):  # type: ignore[no-untyped-def]
+        seen.append(principal.email)
+        profile = {"format": "csv", "rows": 2, "columns": [
+            {"name": "heart_rate", "type": "BIGINT", "kind": "integer", "count": 2,
+             "missing": 0, "distinct_approx": 2, "min": 72, "max": 75}]}
+        run = types.SimpleNamespace(service="profile", state="done", result=profile,
+                                    distribution_id=-1,
+                                    finished_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+        return [run] if principal.email == "steward@umc.example" else []
+
+    import fabriek.datalab
+
+    fake = types.SimpleNamespace(list_runs=list_runs)
+    monkeypatch.setitem(sys.modules, "fabriek.datalab.runs", fake)
+    monkeypatch.setattr(fabriek.datalab, "runs", fake, raising=False)
+    text = text_of(browser_for(steward).get("/data/icu-vitals"))
+    assert "Columns as the profile found them" in text and "heart_rate" in text
+    assert "2 rows" in text and "2026-11-21 12:00 UTC" in text
+    assert "No profile of this dataset" in text_of(anonymous.get("/data/icu-vitals"))
+    assert seen == ["steward@umc.example"]  # anonymous readers are not asked about

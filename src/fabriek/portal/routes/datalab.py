@@ -10,7 +10,9 @@ request, who may decide it, whether a file may be read. The pages only gather an
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -37,6 +39,7 @@ from fabriek.portal.i18n import N_
 from fabriek.portal.web import Form, User, Viewer
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("fabriek.portal.datalab")
 
 PAGE = 50  # datasets per catalogue page
 READS_PAGE = 100  # read-log entries per page
@@ -138,19 +141,41 @@ def _projects(s: Session, principal: Principal) -> list[tuple[str, str]]:
     return choices
 
 
-def _profile(s: Session, viewer: Principal | None, dataset: Dataset) -> Any:
-    """The latest profile the data-lab services made of the dataset, if that capability is
-    installed and has one the viewer may see; else None (the page shows the metadata)."""
+@dataclass(frozen=True)
+class ProfileView:
+    """What the dataset page shows of a profile run: when, of which file, rows, columns."""
+
+    finished_at: Any
+    file_name: str
+    rows: int | None
+    columns: list[dict[str, Any]]
+
+
+def _profile(s: Session, viewer: Principal | None, dataset: Dataset,
+             files: dict[int, str]) -> ProfileView | None:
+    """The newest finished profile the data-lab services made of the dataset that the viewer
+    may see (the services decide: stewards see every run, others their own), when that
+    capability is installed; else None, and the page shows the metadata alone."""
+    if viewer is None:
+        return None
     try:
-        from fabriek.datalab import runs  # the services' runs, when present
+        from fabriek.datalab import runs  # the dataset services, when present
     except ImportError:
         return None
-    latest = getattr(runs, "latest_profile", None)
-    if latest is None or viewer is None:
-        return None
     try:
-        return latest(s, viewer, dataset)
-    except FabriekError:
+        done = [r for r in runs.list_runs(s, viewer, dataset.slug, limit=1000)
+                if str(getattr(r.service, "value", r.service)) == "profile"
+                and str(getattr(r.state, "value", r.state)) == "done" and r.result]
+        if not done:
+            return None
+        latest = done[-1]
+        return ProfileView(finished_at=latest.finished_at,
+                           file_name=files.get(latest.distribution_id, ""),
+                           rows=latest.result.get("rows"),
+                           columns=[dict(c) for c in latest.result.get("columns", [])])
+    except (FabriekError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        # A shape this page does not know must not take the dataset's page down with it.
+        log.warning("dataset %s: profile not shown: %s", dataset.slug, exc)
         return None
 
 
@@ -174,7 +199,9 @@ def _dataset_context(s: Session, request: Request, viewer: Principal | None, slu
         "licence": licence, "level_label": LEVEL_LABELS[dataset.access_level],
         "level_description": _name(level.description, lang),
         "factory_name": views.factory_name(s, dataset.factory_id),
-        "may_read": decision, "profile": _profile(s, viewer, dataset),
+        "may_read": decision,
+        "profile": _profile(s, viewer, dataset, {d.id: d.file_name
+                                                 for d in view.distributions}),
         "is_steward": service.is_steward(s, viewer, dataset.id),
         "my_requests": [], "my_grants": [], "projects": [],
         "default_expiry": (utcnow().date() + timedelta(days=cfg.policy.grants.default_days)),
