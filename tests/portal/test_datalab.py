@@ -365,3 +365,30 @@ def test_the_profile_of_the_dataset_services_is_shown_to_those_who_may_see_it(
     assert "2 rows" in text and "2026-11-21 12:00 UTC" in text
     assert "No profile of this dataset" in text_of(anonymous.get("/data/icu-vitals"))
     assert seen == ["steward@umc.example"]  # anonymous readers are not asked about
+
+
+def test_the_job_form_names_datasets_and_is_refused_without_a_grant(
+        anonymous, browser_for, make_person, officer, catalogue, database) -> None:
+    from fabriek.compute.models import Job
+
+    applicant = make_person("anna@lumen.example")
+    allocation_id = allocation(anonymous, officer, applicant)
+    anna = browser_for(applicant)
+    form = {"name": "read-vitals", "run_as": "command", "command": "ls datasets",
+            "gpus": "0", "nodes": "1", "time_limit_minutes": "10",
+            "datasets": "icu-vitals, bus-delays"}
+    url = f"/allocations/{allocation_id}/jobs/new"
+    assert 'name="datasets"' in anna.get(url).text
+    r = post_form(anna, url, form)
+    assert r.status_code == 422
+    assert "dataset icu-vitals" in text_of(r) and "request access first" in text_of(r)
+    r = post_form(anna, url, {**form, "datasets": "../etc"})
+    assert r.status_code == 400 and 'id="datasets-error"' in r.text
+    assert _count(database, Job) == 0
+
+    sh.grant(database, catalogue["icu-vitals"], allocation_id)
+    r = post_form(anna, url, form)
+    assert r.status_code == 303, text_of(r)[:500]
+    with database.session(readonly=True) as s:
+        assert s.execute(select(Job.spec)).scalar_one()["datasets"] == ["icu-vitals",
+                                                                        "bus-delays"]
