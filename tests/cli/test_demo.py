@@ -32,7 +32,9 @@ def test_demo_ends_with_an_accepted_proposal_and_an_allocation():
     assert "AI Act: Transparency obligations (Article 50)" in done.stdout
     assert re.search(r"20 factories ranked; first: local \(score [\d.]+\); 19 excluded",
                      done.stdout)
-    assert "13. Stop the server" in done.stdout
+    assert "ai-factories (EUPL-1.2, 2 files); eu-ai-act (EU-COM-REUSE, 4 files); " \
+        "philly-gpu-trace (CC-BY-4.0, 2 files)" in done.stdout.replace("\n   ", " ")
+    assert "14. Stop the server" in done.stdout
 
 
 def test_demo_json_summary():

@@ -35,7 +35,8 @@ COMMANDS = _leaves(typer.main.get_command(app))
 def test_cli_has_the_commands_of_every_capability():
     groups = {path[0] for path in COMMANDS}
 
-    assert groups == {"act", "admin", "allocation", "audit", "cutoff", "db", "demo", "eligibility",
+    assert groups == {"act", "admin", "allocation", "audit", "cutoff", "data", "db", "demo",
+                      "eligibility",
                       "factory", "gpu-specs", "job", "observatory", "org", "policy", "proposal",
                       "refer", "review", "serve", "simulate", "usage", "user", "whoami",
                       "worker"}

@@ -93,3 +93,26 @@ def test_valid_grant_for_an_allocation_and_the_read_log(database, datalab, stewa
         event = s.query(ReadEvent).one()
         assert (event.who, event.action, event.organisation_id, event.purpose, event.rule) == (
             "system", ReadAction.stage, org, "fine-tune a triage model", "datalab.grant")
+
+
+def test_the_worker_loop_records_expired_grants(database, datalab, steward, app_client,
+                                                officer, make_person):
+    from fabriek.compute.reconciler import Reconciler
+    from fabriek.datalab.tasks import sweep_expired_grants
+
+    applicant = make_person("lab@lumen.example")
+    alloc_id = allocation(app_client, officer, applicant)
+    with database.unit_of_work() as s:
+        ds = service.create_dataset(s, _principal(steward, Role.data_steward),
+                                    DatasetCreate(**dataset_body()), cfg=datalab)
+        project = service.project_of_allocation(s, alloc_id)
+        past = utcnow() - timedelta(minutes=1)
+        s.add(Grant(dataset_id=ds.id, organisation_id=project.organisation_id,
+                    proposal_id=project.proposal_id, purpose="p", expires_at=past,
+                    created_at=past - timedelta(days=1)))
+    reconciler = Reconciler(database, app_client.app.state.executors,
+                            app_client.app.state.access)
+    assert reconciler.run_once(utcnow()).grants_expired == 1
+    assert sweep_expired_grants(database, force=True) == 0  # once only
+    with database.unit_of_work(readonly=True) as s:
+        assert s.query(Grant).one().expired_at is not None

@@ -210,6 +210,12 @@ def _run(timeline: Timeline, data_dir: Path, timeout: float
                 + f"{len(referral.rankings) - len(eligible)} excluded (most are not in "
                 "operation yet or not connected to this installation)", style="dim"))
 
+            with timeline.step("Browse the data labs: the open datasets published at start"):
+                datasets = fab.datalab.list()
+            timeline.detail(Text("   " + "; ".join(
+                f"{d.slug} ({d.licence}, {d.distributions} files)" for d in datasets)
+                or "   none", style="dim"))
+
             with timeline.step("Submit it: the admission checks decide at once"):
                 decided = fab.proposals.submit(draft.id)
             if not timeline.quiet:

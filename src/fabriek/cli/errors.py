@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from fabriek.cli import output
 from fabriek.cli.context import CliContext
 from fabriek.client import FabriekApiError
+from fabriek.client.datalab import ChecksumMismatch
 from fabriek.errors import FabriekError
 from fabriek.kit.policydata import PolicyFileError
 
@@ -99,6 +100,10 @@ def describe(exc: BaseException, state: CliContext) -> Problem | None:
     """A Problem for an error we expect and can explain; None for a bug."""
     if isinstance(exc, FabriekApiError):
         return _api_problem(exc, state)
+    if isinstance(exc, ChecksumMismatch):
+        return Problem(f"checksum mismatch: {exc}",
+                       "retry; if it happens again, tell the data steward: the stored file "
+                       "may be damaged")
     if isinstance(exc, httpx.TimeoutException):
         return Problem(f"the Fabriek server at {state.server} did not answer in time",
                        "check that `fabriek serve` is running and not overloaded; retry")

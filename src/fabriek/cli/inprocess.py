@@ -36,13 +36,19 @@ def safe_url(settings: Settings) -> str:
 
 def seed_catalogue(db: Database, settings: Settings) -> None:
     """Bring the factories and partitions in line with the catalogue (idempotent; never
-    overwrites capacity an operator set). Runs after every upgrade to head."""
+    overwrites capacity an operator set), and publish the data labs' seed datasets (once).
+    Runs after every upgrade to head."""
+    from fabriek.datalab.seed import seed_datasets
+    from fabriek.datalab.service import DatalabConfig
     from fabriek.federation.catalogue import load_catalogue
     from fabriek.federation.service import sync_catalogue
 
     catalogue = load_catalogue(settings.policy_dir)
     with db.unit_of_work() as session:
         sync_catalogue(session, catalogue)
+    # The data labs' open datasets (after the factories: a dataset may name its factory).
+    with db.unit_of_work() as session:
+        seed_datasets(session, DatalabConfig.from_settings(settings))
 
 
 @contextmanager

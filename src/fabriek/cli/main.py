@@ -14,6 +14,7 @@ from fabriek.cli import (
     allocation,
     audit,
     cutoff,
+    data,
     demo,
     factory,
     job,
@@ -85,6 +86,7 @@ app.add_typer(user_module.app, name="user")
 app.add_typer(admin.app, name="admin")
 app.add_typer(act.app, name="act")
 app.add_typer(observatory.app, name="observatory")
+app.add_typer(data.app, name="data")
 app.add_typer(admin.db_app, name="db")
 app.command("eligibility")(policy.eligibility)
 app.command("whoami")(user_module.whoami)

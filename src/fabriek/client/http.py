@@ -31,6 +31,7 @@ from fabriek.access.schemas import (
     ReviewRead,
 )
 from fabriek.audit.schemas import AuditEventRead
+from fabriek.client.datalab import DataLab
 from fabriek.client.errors import FabriekApiError
 from fabriek.client.models import ChainReport, CutoffReleased, Health, Page
 from fabriek.compute.schemas import AllocationUsage, JobRead, JobSpec
@@ -111,6 +112,7 @@ class FabriekClient:
         self.jobs = Jobs(self)
         self.factories = Factories(self)
         self.observatory = Observatory(self)
+        self.datalab = DataLab(self)
 
     # --- plumbing --------------------------------------------------------------------------
 

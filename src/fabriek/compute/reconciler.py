@@ -53,6 +53,7 @@ from fabriek.compute.script import build_script
 from fabriek.compute.spec import JobSpec
 from fabriek.datalab import staging as datalab_staging
 from fabriek.datalab.service import DatalabConfig
+from fabriek.datalab.tasks import sweep_expired_grants
 from fabriek.db.session import Database
 from fabriek.errors import PolicyRefusal, Unavailable
 from fabriek.federation.placement import Demand
@@ -81,6 +82,7 @@ class PassReport:
     preempted: list[int] = field(default_factory=list)
     unavailable: list[str] = field(default_factory=list)
     released_for_review: list[int] = field(default_factory=list)  # proposals past a cut-off
+    grants_expired: int = 0  # data-lab grants recorded as expired in this pass
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class Reconciler:
     def run_once(self, now: datetime | None = None) -> PassReport:
         report = PassReport()
         report.released_for_review = release_due_cutoffs(self.db, self.config, now)
+        report.grants_expired = sweep_expired_grants(self.db, now)
         self.probe_sites(report, now)
         self.sync_allocations(report, now)
         self.submit_pending(report, now)

@@ -68,7 +68,7 @@ Purpose = Annotated[text(max_length=2000), Query(  # type: ignore[valid-type]
                 "with the grant's purpose.")]
 
 
-# --- the catalogue -----------------------------------------------------------------------------
+# --- the catalogue ----------------------------------------------------------------------------
 
 
 @router.get("/datasets", response_model=Page[DatasetSummary])
@@ -128,7 +128,7 @@ def set_stewards(slug: str, body: StewardsUpdate, session: WriteSession,
                                                             [str(e) for e in body.emails]))
 
 
-# --- files -------------------------------------------------------------------------------------
+# --- files ------------------------------------------------------------------------------------
 
 
 def _declared_length(request: Request) -> int | None:
@@ -291,7 +291,7 @@ def reads(slug: str, session: ReadSession, principal: Reader, limit: Limit = 100
                           at=r.at, detail=r.detail) for r in rows], [r.id for r in rows], limit)
 
 
-# --- access requests ---------------------------------------------------------------------------
+# --- access requests --------------------------------------------------------------------------
 
 
 @router.post("/datasets/{slug}/requests", response_model=AccessRequestRead, status_code=201)
@@ -338,7 +338,7 @@ def withdraw_request(request_id: int, body: Withdrawal, session: WriteSession,
     return commit_and_respond(session, grants.request_view(session, row))
 
 
-# --- grants ------------------------------------------------------------------------------------
+# --- grants -----------------------------------------------------------------------------------
 
 
 @router.get("/grants", response_model=Page[GrantRead])
@@ -375,7 +375,7 @@ def sweep(session: WriteSession, principal: Writer):  # type: ignore[no-untyped-
     return commit_and_respond(session, SweepResult(expired=grants.sweep_expired(session)))
 
 
-# --- DCAT-AP -------------------------------------------------------------------------------------
+# --- DCAT-AP ----------------------------------------------------------------------------------
 
 
 def _export(request: Request, media_type: str, cfg: DatalabConfig) -> Response:
