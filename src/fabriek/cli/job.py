@@ -47,7 +47,10 @@ def submit(
     image: Annotated[str | None, typer.Option("--image", help="Container image.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model it trains (AI Act ledger).")]
     = None,
-    dataset: Annotated[list[str] | None, typer.Option("--dataset")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        "--dataset", help="A data-lab dataset to place next to the job, read-only and "
+                          "verified, under datasets/<name>/ ($FABRIEK_DATASETS_DIR); "
+                          "repeat for more. Your project needs access to it.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it ends; print its output.")]
     = False,
     json: JsonOpt = False,
