@@ -322,6 +322,7 @@ def test_a_steward_revokes_a_grant_with_a_reason_and_reads_the_log(
     text = text_of(log)
     assert "anna@lumen.example" in text and "Train a sepsis early-warning model." in text
     assert "download" in text and f"grant {grant_id}" in text
+    assert "Lumen" in text  # the reader's organisation (tests.builders' start-up)
 
     r = post_form(stew, f"/steward/grants/{grant_id}/revoke", {"reason": ""})
     assert r.status_code == 400 and 'role="alert"' in r.text

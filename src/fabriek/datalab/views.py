@@ -44,15 +44,23 @@ def stewarded(session: Session, principal: Principal) -> list[Dataset]:
         .where(DatasetSteward.user_id == principal.user_id).order_by(Dataset.slug)).scalars())
 
 
+def legal_names(session: Session, organisation_ids: Iterable[int | None]) -> dict[int, str]:
+    """Legal names of organisations named by rows the caller was already allowed to see (a
+    request, a grant or a read of a dataset they steward)."""
+    ids = sorted({i for i in organisation_ids if i is not None})
+    if not ids:
+        return {}
+    return dict(session.execute(select(Organisation.id, Organisation.legal_name).where(
+        Organisation.id.in_(ids))).all())
+
+
 def request_parties(session: Session, requests: Iterable[AccessRequest]
                     ) -> tuple[dict[int, str], dict[int, str]]:
     """Legal names of the requesting organisations and titles of the projects, for requests
     the caller was already allowed to see (a steward decides knowing who asks, for what)."""
     rows = list(requests)
-    org_ids = sorted({r.organisation_id for r in rows})
     proposal_ids = sorted({r.proposal_id for r in rows})
-    orgs = dict(session.execute(select(Organisation.id, Organisation.legal_name).where(
-        Organisation.id.in_(org_ids))).all()) if org_ids else {}
+    orgs = legal_names(session, (r.organisation_id for r in rows))
     titles = dict(session.execute(select(Proposal.id, Proposal.title).where(
         Proposal.id.in_(proposal_ids))).all()) if proposal_ids else {}
     return orgs, titles

@@ -460,7 +460,8 @@ def read_log(request: Request, principal: User, slug: str, after: int = 0) -> Re
         files = {d.id: d.file_name for d in service.distributions_of(s, [dataset.id])[
             dataset.id]}
         return {"dataset": dataset, "title": _name(dataset.title, lang),
-                "reads": rows[:READS_PAGE], "more": len(rows) > READS_PAGE, "files": files}
+                "reads": rows[:READS_PAGE], "more": len(rows) > READS_PAGE, "files": files,
+                "organisations": views.legal_names(s, (r.organisation_id for r in rows))}
 
     context = web.in_transaction(request, work, readonly=True)
     next_url = None
