@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from fabriek.api.deps import (
@@ -47,7 +48,7 @@ from fabriek.datalab.schemas import (
 from fabriek.datalab.service import DatalabConfig
 from fabriek.datalab.sniff import ContentCheck
 from fabriek.datalab.storage import BlobWriter, normalise_sha256
-from fabriek.errors import BadRequest, Forbidden, TooLarge
+from fabriek.errors import BadRequest, Conflict, Forbidden, TooLarge
 from fabriek.identity.enums import Role
 from fabriek.kit.clock import utcnow
 from fabriek.kit.text import text
@@ -199,8 +200,11 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
                 # name, or the person lost the role, while the body streamed.
                 dataset, name2, fmt2 = service.prepare_upload(s, principal, slug, file_name,
                                                               cfg=cfg)
-                dist = service.add_distribution(s, principal, dataset, name2, fmt2, blob,
-                                                title=title)
+                try:
+                    dist = service.add_distribution(s, principal, dataset, name2, fmt2, blob,
+                                                    title=title)
+                except IntegrityError as exc:  # a concurrent upload of the same name won
+                    raise Conflict(f"dataset {slug} already has a file named {name2}") from exc
                 return service.distribution_view(dataset, dist)
         except BaseException:
             if blob.new:
