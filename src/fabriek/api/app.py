@@ -53,10 +53,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         with db.session(readonly=True) as session:
             federation = federation_for_executors(session, catalogue)
         executors = build_executors(settings, federation, namespace=installation_uid(db))
-    reconciler = Reconciler(db, executors, access)
+    datalab = datalab or DatalabConfig.from_settings(settings)
+    reconciler = Reconciler(db, executors, access, datalab=datalab)
     if run_reconciler is None:
         run_reconciler = settings.reconciler
-    datalab = datalab or DatalabConfig.from_settings(settings)
     # The data-lab services run beside the reconciler (tests that drive it drive these too).
     services = ServiceRunner(db, datalab, RunnerConfig.from_settings(settings))
     run_services = run_reconciler and settings.datalab_services

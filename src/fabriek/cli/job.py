@@ -47,7 +47,10 @@ def submit(
     image: Annotated[str | None, typer.Option("--image", help="Container image.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model it trains (AI Act ledger).")]
     = None,
-    dataset: Annotated[list[str] | None, typer.Option("--dataset")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        "--dataset", help="A data-lab dataset to place next to the job, read-only and "
+                          "verified, under datasets/<name>/ ($FABRIEK_DATASETS_DIR); "
+                          "repeat for more. Your project needs access to it.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until it ends; print its output.")]
     = False,
     json: JsonOpt = False,
@@ -162,6 +165,7 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
 
     from fabriek.compute.reconciler import Reconciler
     from fabriek.compute.registry import build_executors
+    from fabriek.datalab.service import DatalabConfig
     from fabriek.db.installation import installation_uid
     from fabriek.db.session import Database
     from fabriek.federation.service import federation_for_executors
@@ -174,7 +178,8 @@ def worker(interval: Annotated[float, typer.Option("--interval", min=0.1)] = 1.0
     with db.session(readonly=True) as session:
         federation = federation_for_executors(session, access.federation.catalogue)
     executors = build_executors(settings, federation, namespace=installation_uid(db))
-    reconciler = Reconciler(db, executors, access)
+    reconciler = Reconciler(db, executors, access,
+                            datalab=DatalabConfig.from_settings(settings))
     try:
         if once:
             report = reconciler.run_once()

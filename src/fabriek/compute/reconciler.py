@@ -13,6 +13,7 @@ not answer is skipped, never given up on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -40,19 +41,25 @@ from fabriek.compute.executors.base import (
     Executor,
     ExecutorError,
     ExecutorJob,
+    HeldHandOver,
     JobRejected,
     JobSnapshot,
     Provisioner,
 )
+from fabriek.compute.executors.staging import StageDataset, StagingFailed
 from fabriek.compute.models import Job, SiteHealth, UsageWarning
 from fabriek.compute.registry import Executors
 from fabriek.compute.script import build_script
 from fabriek.compute.spec import JobSpec
+from fabriek.datalab import staging as datalab_staging
+from fabriek.datalab.service import DatalabConfig
 from fabriek.datalab.tasks import sweep_expired_grants
 from fabriek.db.session import Database
-from fabriek.errors import Unavailable
+from fabriek.errors import PolicyRefusal, Unavailable
 from fabriek.federation.placement import Demand
+from fabriek.identity.models import User
 from fabriek.identity.principal import SYSTEM
+from fabriek.identity.service import load_principal
 from fabriek.kit.clock import utcnow
 
 log = logging.getLogger("fabriek.reconciler")
@@ -76,6 +83,15 @@ class PassReport:
     unavailable: list[str] = field(default_factory=list)
     released_for_review: list[int] = field(default_factory=list)  # proposals past a cut-off
     grants_expired: int = 0  # data-lab grants recorded as expired in this pass
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """A job's datasets as cleared at hand-over: what to place, and what to log once placed."""
+
+    owner_id: int
+    cleared: list[datalab_staging.Cleared]
+    datasets: tuple[StageDataset, ...]
 
 
 def account_of(allocation_id: int) -> str:
@@ -140,9 +156,10 @@ def apply_snapshot(session: Session, job: Job, snap: JobSnapshot, now: datetime)
 
 class Reconciler:
     def __init__(self, db: Database, executors: Executors, config: AccessConfig, *,
-                 worker_id: str | None = None, lease_seconds: float = 120, batch: int = 100
-                 ) -> None:
+                 worker_id: str | None = None, lease_seconds: float = 120, batch: int = 100,
+                 datalab: DatalabConfig | None = None) -> None:
         self.db, self.executors, self.config = db, executors, config
+        self.datalab = datalab  # where staged datasets come from (the blob store)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
@@ -298,7 +315,9 @@ class Reconciler:
     def submit_pending(self, report: PassReport, now: datetime | None = None) -> None:
         now = now or utcnow()
         reroute: list[tuple[int, tuple[str, str]]] = []
+        unstaged: list[tuple[int, Executor]] = []
         for job_id in self._claim(now):
+            staging: _Staging | None = None
             with self.db.unit_of_work() as s:
                 job = s.get(Job, job_id)
                 assert job is not None
@@ -328,19 +347,72 @@ class Reconciler:
                     job.reason = "waiting for the site to set up the allocation's account"
                     continue
                 request = executor_job(job, self.config)
-            self._hand_over(job_id, executor, request, report, now)
+                if job.spec.get("datasets"):
+                    try:
+                        staging = self._clear_datasets(s, job, now)
+                    except PolicyRefusal as exc:
+                        self._fail(s, job, f"its datasets were not staged: {exc.detail}", now)
+                        unstaged.append((job_id, executor))
+                        continue
+                    request = dataclasses.replace(request, datasets=staging.datasets)
+            self._hand_over(job_id, executor, request, report, now, staging)
+        for job_id, executor in unstaged:
+            self._withdraw(job_id, executor)
         for job_id, dead in reroute:
             self._reroute(job_id, dead, now)
 
+    # -- datasets next to the job -------------------------------------------------------------
+
+    def _clear_datasets(self, s: Session, job: Job, now: datetime) -> _Staging:
+        """Ask the data lab again, at hand-over, whether the job's project may read each of
+        its datasets (a grant may have expired or been revoked since submission), and which
+        files to place. Raises PolicyRefusal."""
+        if self.datalab is None:
+            raise PolicyRefusal("this worker has no data-lab store to stage datasets from",
+                                rule="datalab.staging")
+        user = s.get(User, job.owner_id)
+        assert user is not None
+        owner = load_principal(s, user)
+        cleared = datalab_staging.clear(s, owner, allocation_id=job.allocation_id,
+                                        slugs=list(job.spec["datasets"]), now=now)
+        return _Staging(user.id, cleared, datalab_staging.plan(s, self.datalab, cleared))
+
+    def _fail(self, s: Session, job: Job, reason: str, now: datetime) -> None:
+        """The job ends before it reaches its scheduler (it never ran)."""
+        previous, job.state = job.state, JobState.failed
+        job.ended_at, job.reason = now, reason
+        job.lease_owner, job.lease_until = None, None
+        _audit(s, job, "job.failed", previous, reason)
+
+    def _withdraw(self, job_id: int, executor: Executor) -> None:
+        """A job failed before hand-over may still sit at the scheduler, if an earlier worker
+        handed it over and died before recording it: it must not run there either."""
+        try:
+            found = executor.find(job_id)
+            if found is not None and found.state in (ExternalState.queued,
+                                                     ExternalState.running):
+                executor.cancel(found.external_id)
+        except ExecutorError as exc:
+            log.warning("job %s: could not withdraw it from its scheduler: %s", job_id, exc)
+
     def _hand_over(self, job_id: int, executor: Executor, request: ExecutorJob,
-                   report: PassReport, now: datetime) -> None:
+                   report: PassReport, now: datetime, staging: _Staging | None = None) -> None:
         adopted = False
         try:
             found = executor.find(job_id)
             if found is not None:
                 external_id, adopted = found.external_id, True
+                if request.datasets and isinstance(executor, HeldHandOver):
+                    # A worker stopped between a held submission and its release.
+                    executor.finish_hand_over(request, found)
             else:
                 external_id = executor.submit(request)
+        except StagingFailed as exc:  # a missing or altered file: retrying will not help
+            with self.db.unit_of_work() as s:
+                job = s.get(Job, job_id)
+                assert job is not None
+                self._fail(s, job, f"its datasets could not be staged: {exc}", now)
+            return
         except JobRejected as exc:
             if executor.ping():
                 self._refused(job_id, exc, now)
@@ -362,6 +434,15 @@ class Reconciler:
             job.lease_owner, job.lease_until, job.reason = None, None, ""
             _audit(s, job, "job.queued", previous, data={"external_id": external_id,
                                                          "adopted": adopted})
+            if staging is not None:  # the data lab's read log: one read per dataset
+                user = s.get(User, staging.owner_id)
+                assert user is not None
+                owner = load_principal(s, user)
+                datalab_staging.record_staged(
+                    s, owner, staging.cleared, staging.datasets, job_id=job.id,
+                    organisation_id=job.organisation_id, now=now,
+                    detail={"site": f"{job.factory}/{job.partition}",
+                            "external_id": external_id})
         (report.adopted if adopted else report.submitted).append(job_id)
 
     def _site_of(self, job_id: int) -> tuple[str, str] | None:

@@ -28,6 +28,7 @@ from fabriek.compute.models import Job, UsageWarning
 from fabriek.compute.registry import Executors
 from fabriek.compute.schemas import AllocationUsage, JobRead, UsageWarningRead
 from fabriek.compute.spec import JobSpec
+from fabriek.datalab import staging as datalab_staging
 from fabriek.errors import Conflict, InvalidTransition, NotFound, PolicyRefusal
 from fabriek.federation import service as federation
 from fabriek.federation.placement import Demand
@@ -59,10 +60,16 @@ def submit_job(session: Session, principal: Principal, spec: JobSpec, *, config:
                executors: Executors, now: datetime | None = None) -> Job:
     """Admit a job against its allocation's budget and queue it for the executor.
 
-    Raises: NotFound, Forbidden, PolicyRefusal (budget, dates, partition size).
+    Raises: NotFound, Forbidden, PolicyRefusal (budget, dates, partition size, a dataset the
+    job's project may not read).
     """
     now = now or utcnow()
     allocation = access.allocation_for_charging(session, principal, spec.allocation_id)
+    if spec.datasets:
+        # Every dataset must exist and be readable for this allocation's project now; the
+        # reconciler asks again at hand-over (a grant may expire or be revoked in between).
+        datalab_staging.clear(session, principal, allocation_id=allocation.id,
+                              slugs=spec.datasets, now=now)
     rank = access.priority_rank(config, allocation.priority_class)
     demand = Demand(gpus=spec.gpus, nodes=spec.nodes, priority_rank=rank)
     choices, refused = placing.place(session, executors, placing.allocation_sites(

@@ -55,6 +55,10 @@ NOTICES = {
     "maintenance-added": N_("The maintenance window is announced."),
     "maintenance-removed": N_("The maintenance window is withdrawn."),
     "capacity-set": N_("The partition's capacity is updated."),
+    "data-requested": N_("Your request is sent; a data steward of the dataset decides on it."),
+    "data-request-withdrawn": N_("The data request is withdrawn."),
+    "data-decided": N_("The decision is recorded; the applicant sees it with your reasons."),
+    "grant-revoked": N_("The grant is revoked: no new read or staging is allowed under it."),
 }
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from fabriek.compute.enums import ExternalState
+
+if TYPE_CHECKING:
+    from fabriek.compute.executors.staging import StageDataset
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class ExecutorJob:
     qos: str | None = None  # Slurm QOS of the priority class
     priority_rank: int = 0  # higher runs first (the local executor's ordered queue)
     image: str | None = None  # a container image, passed as data
+    # Datasets to place next to the job before it starts (the broker checked the grants);
+    # the executor stages and verifies them, or raises staging.StagingFailed.
+    datasets: tuple[StageDataset, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,4 +117,19 @@ class Provisioner(Protocol):
 
     def deprovision(self, account: str) -> None:
         """Admit no new jobs on the account. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class HeldHandOver(Protocol):
+    """An executor that submits a job held, stages its datasets, then releases it (Slurm).
+
+    A worker that stopped between the submission and the release leaves a held job that
+    `find` returns; the reconciler then calls this to finish the hand-over instead of
+    submitting again.
+    """
+
+    def finish_hand_over(self, job: ExecutorJob, found: JobSnapshot) -> None:
+        """Stage, verify and release `found` if it still waits for that; else nothing.
+        Raises StagingFailed (the held job is cancelled first) or ExecutorError."""
         ...

@@ -11,6 +11,8 @@ Spool layout (everything the executor knows lives here, so any process can pick 
         state.json               queued/running/final, GPU ids, attempt, pending request
         stdout, stderr           appended across attempts (a marker line per requeue)
         work/                    FABRIEK_JOB_DIR, the job's working directory
+        work/datasets/<slug>/    the job's datasets, read-only and verified before the job
+                                 is queued (FABRIEK_DATASETS_DIR; compute.executors.staging)
         run-<n>/                 one per start: launch.json, alive (flock held by the
                                  supervisor), started.json, control, result.json,
                                  supervisor.log
@@ -40,6 +42,7 @@ from typing import Any
 
 from fabriek.compute.enums import ExternalState
 from fabriek.compute.executors import local_supervisor as supervisor
+from fabriek.compute.executors import staging
 from fabriek.compute.executors.base import (
     ExecutorJob,
     JobRejected,
@@ -86,17 +89,26 @@ class LocalExecutor:
                               "runs on one")
         if job.time_limit_minutes < 1:
             raise JobRejected(f"job {job.job_id} has no time limit")
+        # Built aside and renamed into place: a crash leaves a whole job or none. The
+        # datasets are staged into it first, outside the spool lock (a copy may take a
+        # while), and verified; a job whose datasets fail never enters the queue.
+        tmp = self.spool / "jobs" / f".new-{int(job.job_id)}-{secrets.token_hex(6)}"
+        (tmp / "work").mkdir(parents=True)
+        try:
+            if job.datasets:
+                staging.place(job.datasets, tmp / "work" / "datasets", link=True)
+        except BaseException:
+            staging.remove(tmp)
+            raise
         with self._locked():
             seq = self._next_seq()
             ext_id = f"local-{job.job_id}-{seq}"
             record = {**{f.name: getattr(job, f.name) for f in fields(job)},
-                      "env": dict(job.env), "external_id": ext_id, "seq": seq,
+                      "env": dict(job.env), "datasets": staging.to_json(job.datasets),
+                      "external_id": ext_id, "seq": seq,
                       "submitted_at": supervisor.now_iso(),
                       "time_limit_seconds": job.time_limit_minutes * 60 / self.time_scale}
-            # Built aside and renamed into place: a crash leaves a whole job or none. The
-            # marker comes first; tick() drops a marker whose job never arrived.
-            tmp = self.spool / "jobs" / f".new-{ext_id}"
-            (tmp / "work").mkdir(parents=True)
+            # The marker comes first; tick() drops a marker whose job never arrived.
             supervisor.write_json(tmp / "job.json", record)
             (tmp / "script.sh").write_text(job.script, encoding="utf-8")
             (tmp / "stdout").touch()

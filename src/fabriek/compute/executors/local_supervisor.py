@@ -146,6 +146,8 @@ class Supervisor:
             "FABRIEK_JOB_DIR": str(self.job_dir / "work"),
             MARKER_VAR: self.marker,
         })
+        if self.job.get("datasets"):
+            env["FABRIEK_DATASETS_DIR"] = str(self.job_dir / "work" / "datasets")
         return env
 
     def mark_logs(self) -> None:

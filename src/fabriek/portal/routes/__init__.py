@@ -3,6 +3,7 @@
 from fabriek.portal.routes import (
     auth,
     dashboard,
+    datalab,
     home,
     jobs,
     officer,
@@ -14,4 +15,5 @@ from fabriek.portal.routes import (
 )
 
 ROUTERS = [home.router, auth.router, dashboard.router, organisations.router, wizard.router,
-           proposals.router, jobs.router, reviews.router, officer.router, operator.router]
+           proposals.router, jobs.router, reviews.router, officer.router, operator.router,
+           datalab.router]

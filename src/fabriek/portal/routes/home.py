@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fabriek.portal import i18n, web
-from fabriek.portal.routes import applicant_home
+from fabriek.portal.routes import applicant_home, datalab
 from fabriek.portal.web import User
 
 router = APIRouter(include_in_schema=False)
@@ -29,4 +29,5 @@ def switch_language(request: Request, lang: str, next: str = "/") -> Response:
 
 @router.get("/me")
 def my_page(request: Request, principal: User) -> Response:
-    return web.render(request, "me.html", applicant=applicant_home.me_section(request, principal))
+    return web.render(request, "me.html", applicant=applicant_home.me_section(request, principal),
+                      datalab=datalab.me_section(request, principal))

@@ -27,7 +27,7 @@ from fabriek.portal.web import Form, User
 router = APIRouter(include_in_schema=False)
 
 JOB_FIELDS = ("name", "run_as", "script", "command", "image", "gpus", "nodes", "cpus",
-              "memory_mb", "time_limit_minutes", "env", "model")
+              "memory_mb", "time_limit_minutes", "env", "model", "datasets")
 LOG_PART = 256 * 1024  # bytes of output a page shows at once
 
 
@@ -83,6 +83,8 @@ def _spec_input(request: Request, typed: dict[str, str], allocation_id: int
                 request, N_("line %(number)s has no '=': write NAME=value"), number=number))
         env[name.strip()] = value
     data["env"] = env
+    # The data labs' datasets to stage next to the job, by name (spaces or commas between).
+    data["datasets"] = typed["datasets"].replace(",", " ").split()
     return data, problems
 
 

@@ -2,9 +2,10 @@
 
 build() returns an argv list (run without a shell, so user text is never shell code);
 env() the variables the command needs on top of the caller's; parse() turns stdout into data.
-The executor uses them where REST cannot do the job (scontrol requeue; sacct when slurmrestd
-serves no slurmdb plugin, or for the exit code Slurm 22.05's slurmdb REST gets wrong) and
-provision.py uses sacctmgr. sbatch/squeue/scancel complete the set for hosts without REST.
+The executor uses them where REST cannot do the job (scontrol requeue; scontrol release where
+slurmrestd serves no job update; sacct when slurmrestd serves no slurmdb plugin, or for the exit
+code Slurm 22.05's slurmdb REST gets wrong) and provision.py uses sacctmgr.
+sbatch/squeue/scancel complete the set for hosts without REST.
 
 Times: SLURM_TIME_FORMAT=%s makes squeue and sacct print epoch seconds, so nothing depends on
 the cluster's time zone.
@@ -60,6 +61,7 @@ class Sbatch:
     standard_error: str | None = None
     comment: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    hold: bool = False
 
     def build(self) -> list[str]:
         argv = ["sbatch", "--parsable", f"--job-name={self.name}",
@@ -70,6 +72,8 @@ class Sbatch:
             argv.append(f"--mem={self.memory_per_node_mb}")
         if self.gpus_per_node:
             argv.append(f"--gres=gpu:{self.gpus_per_node}")
+        if self.hold:
+            argv.append("--hold")
         options = {"--partition": self.partition, "--account": self.account,
                    "--qos": self.qos, "--chdir": self.working_directory,
                    "--output": self.standard_output, "--error": self.standard_error,
@@ -146,6 +150,20 @@ class ScontrolRequeue:
 
     def build(self) -> list[str]:
         return ["scontrol", "requeue", self.job_id]
+
+    @staticmethod
+    def parse(stdout: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ScontrolRelease:
+    """scontrol release: lift the hold of a job submitted held (its datasets are staged)."""
+
+    job_id: str
+
+    def build(self) -> list[str]:
+        return ["scontrol", "release", self.job_id]
 
     @staticmethod
     def parse(stdout: str) -> None:

@@ -10,10 +10,17 @@ Our id travels as the job comment `fabriek:job=<id>` (AccountingStoreFlags=job_c
 in slurmdbd), so find() recognises the job in slurmctld and, after MinJobAge, in accounting.
 Output goes to <scratch_dir>/<job name>-<our id>/{stdout,stderr}.log, which the broker reads back:
 scratch_dir must be a file system that both the compute nodes and the broker see.
+
+A job with datasets is submitted held, its datasets are copied to
+<scratch_dir>/<job name>-<our id>/datasets/<slug>/ and verified (compute.executors.staging),
+and only then is it released (a REST job update; scontrol release as fall-back); if they do
+not verify, the held job is cancelled and never runs. A broker that stopped in between leaves
+a held job that find() returns: finish_hand_over() completes the staging and the release.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -24,6 +31,7 @@ from typing import Any
 import httpx
 
 from fabriek.compute.enums import ExternalState
+from fabriek.compute.executors import staging
 from fabriek.compute.executors.base import (
     ExecutorError,
     ExecutorJob,
@@ -37,10 +45,12 @@ from fabriek.compute.executors.slurm import parse
 from fabriek.compute.executors.slurm.commands import (
     CommandFailed,
     Sacct,
+    ScontrolRelease,
     ScontrolRequeue,
 )
 from fabriek.compute.executors.slurm.rest import (
     ESLURM_ALREADY_DONE,
+    ESLURM_JOB_HELD,
     RestPathMissing,
     SlurmRestClient,
 )
@@ -50,6 +60,7 @@ from fabriek.compute.executors.slurm.versions import (
     SubmitRequest,
     db_jobs_query,
     parse_version,
+    release_body,
     submit_body,
     supports,
 )
@@ -139,6 +150,8 @@ class SlurmExecutor:
         # environment is mandatory in 0.0.38 (error 2127 without it): a minimal PATH, the
         # user's variables (validated in compute.spec), and our id
         env = {"PATH": self.job_path, **job.env, "FABRIEK_JOB_ID": str(job.job_id)}
+        if job.datasets:
+            env[staging.ENV_VAR] = str(out_dir / "datasets")
         return SubmitRequest(
             script=job.script, name=job.name, partition=job.partition or None,
             account=job.account.lower() if job.account else None,  # sacctmgr lower-cases
@@ -147,7 +160,7 @@ class SlurmExecutor:
             time_limit_minutes=job.time_limit_minutes, environment=env,
             working_directory=str(out_dir), standard_output=str(out_dir / "stdout.log"),
             standard_error=str(out_dir / "stderr.log"),
-            comment=parse.comment_for(job.job_id, self.namespace))
+            comment=parse.comment_for(job.job_id, self.namespace), hold=bool(job.datasets))
 
     def submit(self, job: ExecutorJob) -> str:
         request = self.submit_request(job)
@@ -157,14 +170,62 @@ class SlurmExecutor:
             except OSError as exc:
                 raise ExecutorError(f"cannot create the job directory "
                                     f"{request.working_directory}: {exc.strerror}") from exc
-        reply = self.rest.post(self.paths.submit, submit_body(request, self.version),
-                               submitting=True)
+        reply = self.rest.request("POST", self.paths.submit,
+                                  body=submit_body(request, self.version), submitting=True,
+                                  tolerate={ESLURM_JOB_HELD} if request.hold else frozenset())
         try:
             external_id = parse.submitted_job_id(reply)
         except ValueError as exc:
             raise ExecutorError(f"slurmrestd accepted the job but {exc}") from exc
         self._remember_paths(external_id, (request.standard_output, request.standard_error))
+        if job.datasets:
+            self._stage_and_release(job, external_id)
         return external_id
+
+    # ---------------------------------------------------------------- staging datasets
+    def _stage_and_release(self, job: ExecutorJob, external_id: str) -> None:
+        """Copy the job's datasets to its directory, verify them, then lift the hold.
+
+        Verification failing cancels the held job (it must never run without its data) and
+        raises StagingFailed; a release that fails leaves the job held for the next pass to
+        release (finish_hand_over), and raises.
+        """
+        try:
+            staging.place(job.datasets, self.job_dir(job) / "datasets", link=False)
+        except staging.StagingFailed:
+            with contextlib.suppress(ExecutorError):
+                self.cancel(external_id)
+            raise
+        self.release(external_id)
+
+    def finish_hand_over(self, job: ExecutorJob, found: JobSnapshot) -> None:
+        """A job of ours that is still held by us (a broker stopped between submit and
+        release): stage again from scratch, verify, release. Anything else: leave it be."""
+        if not job.datasets or found.state is not ExternalState.queued:
+            return
+        live = self._live_job(found.external_id)
+        if live is None or parse.no_val(live.get("priority")) not in (0, None) \
+                or parse.job_snapshot(live).reason != "JobHeldUser":
+            return
+        self._remember_paths(found.external_id, (str(self.job_dir(job) / "stdout.log"),
+                                                 str(self.job_dir(job) / "stderr.log")))
+        self._stage_and_release(job, found.external_id)
+
+    def release(self, external_id: str) -> None:
+        """Lift the user hold of a job we submitted held: a REST job update, or scontrol
+        release where slurmrestd does not serve the update path."""
+        _check_id(external_id)
+        try:
+            self.rest.post(self.paths.job(external_id), release_body(self.version))
+            return
+        except RestPathMissing:
+            if not self.use_cli_fallback:
+                raise
+        try:
+            self.runner(ScontrolRelease(external_id).build(), env=self._cli_auth())
+        except CommandFailed as exc:
+            raise ExecutorError(f"scontrol release {external_id} failed: {exc.stderr}") \
+                from exc
 
     def _remember_paths(self, external_id: str, paths: tuple[str, str]) -> None:
         if len(self._log_paths) >= LOG_PATHS_KEPT:  # oldest first (dicts keep insertion order)

@@ -36,6 +36,7 @@ from fabriek.compute.executors.base import (
 # slurm/slurm_errno.h
 ESLURM_INVALID_JOB_ID = 2017
 ESLURM_ALREADY_DONE = 2021
+ESLURM_JOB_HELD = 2042  # "Job is in held state, pending scheduler release": submitted held
 # The controller or the database cannot be reached: try again later.
 UNAVAILABLE_ERRORS = frozenset(
     set(range(1000, 1026))  # SLURM_COMMUNICATIONS_* ... SLURM_SHUTTING_DOWN

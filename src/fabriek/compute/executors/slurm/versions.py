@@ -175,6 +175,7 @@ class SubmitRequest:
     standard_output: str
     standard_error: str
     comment: str
+    hold: bool = False  # submitted held (priority 0): released once its datasets are staged
 
 
 def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
@@ -194,6 +195,10 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
         # in REQUEUE mode and for scontrol requeue
         "requeue": True,
     }
+    if request.hold:
+        # every version: sbatch's --hold; slurmctld answers ESLURM_JOB_HELD (2042) in errors[]
+        # next to the new job's id, which is no refusal (the executor tolerates it)
+        job["hold"] = True
     for key in ("partition", "account", "qos"):
         value = getattr(request, key)
         if value:
@@ -217,3 +222,13 @@ def submit_body(request: SubmitRequest, version: ApiVersion) -> dict[str, Any]:
         job["script"] = request.script
         return {"job": job}
     return {"script": request.script, "job": job}
+
+
+def release_body(version: ApiVersion) -> dict[str, Any]:
+    """The body of POST /slurm/vX/job/{id} that lifts the user hold of a job submitted held.
+
+    The same in every version: job_desc_msg's "hold" is "hold (true) or release (false)".
+    Exercised on 0.0.38 (Slurm 22.05) as the job's own, unprivileged user; it does what
+    `scontrol release` does (priority INFINITE: the scheduler computes it again).
+    """
+    return {"hold": False}
