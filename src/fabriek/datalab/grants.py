@@ -11,6 +11,7 @@ Every function: load → authorise (404 before 403) → policy → change → au
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -137,15 +138,26 @@ def create_request(session: Session, principal: Principal, slug: str,
     return row
 
 
-def get_request(session: Session, principal: Principal, request_id: int, *,
-                for_update: bool = False) -> AccessRequest:
-    stmt = select(AccessRequest).where(AccessRequest.id == request_id)
+_Row = TypeVar("_Row", AccessRequest, Grant)
+
+
+def _visible(session: Session, principal: Principal, model: type[_Row], row_id: int,
+             what: str, for_update: bool) -> _Row:
+    """A request or grant this person may see (else NotFound, not Forbidden: its existence is
+    not theirs to learn), locked when it is to be changed."""
+    stmt = select(model).where(model.id == row_id)  # type: ignore[attr-defined]
     if for_update:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar()
     if row is None or not _sees(session, principal, row.organisation_id, row.dataset_id):
-        raise NotFound(f"access request {request_id} not found")
-    return row
+        raise NotFound(f"{what} {row_id} not found")
+    return row  # type: ignore[no-any-return]
+
+
+def get_request(session: Session, principal: Principal, request_id: int, *,
+                for_update: bool = False) -> AccessRequest:
+    return _visible(session, principal, AccessRequest, request_id, "access request",
+                    for_update)
 
 
 def list_requests(session: Session, principal: Principal, *, queue: bool = False,
@@ -259,13 +271,7 @@ def request_view(session: Session, row: AccessRequest) -> AccessRequestRead:
 
 def get_grant(session: Session, principal: Principal, grant_id: int, *,
               for_update: bool = False) -> Grant:
-    stmt = select(Grant).where(Grant.id == grant_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    grant = session.execute(stmt).scalar()
-    if grant is None or not _sees(session, principal, grant.organisation_id, grant.dataset_id):
-        raise NotFound(f"grant {grant_id} not found")
-    return grant
+    return _visible(session, principal, Grant, grant_id, "grant", for_update)
 
 
 def list_grants(session: Session, principal: Principal, *, stewarded: bool = False,
