@@ -217,3 +217,29 @@ def test_a_tampered_blob_fails_the_job_before_it_starts(client, reconciler, data
     assert "was not started" in job.reason
     assert local.find(job.id) is None
     assert sh.reads(database) == []  # nothing was read
+
+
+def test_a_job_that_writes_to_its_staged_copy_cannot_alter_the_store(
+        client, reconciler, database, cfg, local, steward, officer, make_person):
+    """Local jobs run as the broker's own user, who may chmod any file it owns: the staged
+    file is a copy, so the next job still gets the data as published."""
+    anna = make_person("anna@lumen.example")
+    allocation_id = h.allocation(client, officer, anna)
+    dataset_id = sh.publish(database, cfg, steward, "icu-vitals")
+    sh.grant(database, dataset_id, allocation_id)
+    overwrite = ('f="$FABRIEK_DATASETS_DIR/icu-vitals/vitals.csv"\n'
+                 'chmod u+w "$f" && echo "hour,heart_rate" > "$f" && cat "$f"\n')
+    r = client.post("/api/v1/jobs", headers=anna.headers, json=h.job(
+        allocation_id, gpus=0, datasets=["icu-vitals"], script=overwrite, command=None))
+    assert r.status_code == 201, r.text
+    done = h.until(reconciler, client, anna, r.json()["id"],
+                   lambda j: j["state"] in ("completed", "failed"))
+    assert done["state"] == "completed", done
+
+    r = client.post("/api/v1/jobs", headers=anna.headers, json=h.job(
+        allocation_id, gpus=0, datasets=["icu-vitals"], script=READ_IT, command=None))
+    second = h.until(reconciler, client, anna, r.json()["id"],
+                     lambda j: j["state"] in ("completed", "failed"))
+    logs = client.get(f"/api/v1/jobs/{second['id']}/logs", headers=anna.headers).text
+    assert second["state"] == "completed", (second, logs)
+    assert logs.split()[:3] == ["hour,heart_rate", "0,72", "1,75"]

@@ -96,7 +96,9 @@ class LocalExecutor:
         (tmp / "work").mkdir(parents=True)
         try:
             if job.datasets:
-                staging.place(job.datasets, tmp / "work" / "datasets", link=True)
+                # A copy, not a hard link: local jobs run as the broker's own user, who could
+                # chmod a linked file and so alter the stored blob for every later reader.
+                staging.place(job.datasets, tmp / "work" / "datasets", link=False)
         except BaseException:
             staging.remove(tmp)
             raise

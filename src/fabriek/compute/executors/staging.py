@@ -8,9 +8,10 @@ job's grants; this module only places and verifies. Layout under the target dire
     <target>/<slug>/                0555
     <target>/                       0555
 
-A hard link shares the blob's inode, so the blob store's file becomes 0444 too; blobs are
-content-addressed and never change, so that costs nothing. The modes guard against mistakes,
-not against a job running as the same user (an owner may chmod, root ignores modes): that is
+A hard link shares the blob's inode, so it is only safe where the job runs as another user
+than the blob store's owner; the executors here copy (the local executor's jobs run as the
+broker's own user, who could chmod a linked file and alter the stored blob). The modes guard
+against mistakes, not against the same user (an owner may chmod, root ignores modes): that is
 why every file is hashed after placing, and why every staging hashes again instead of trusting
 an earlier one.
 """
