@@ -55,6 +55,9 @@ from fabriek.observatory.schemas import (
 )
 
 DEFAULT_DAYS = 30
+# The windows anyone may ask for: each is computed and cached on its own, so a public endpoint
+# must not let anyone ask for hundreds of them.
+WINDOWS = (7, 30, 90, 365)
 
 # --- times as epoch seconds, on both databases -------------------------------------------------
 

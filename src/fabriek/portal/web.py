@@ -115,7 +115,7 @@ def current_principal(request: Request) -> Principal | None:
         token = request.cookies.get(SESSION_COOKIE)
         principal = None
         if token:
-            with db_of(request).session(readonly=True) as session:
+            with db_of(request).unit_of_work(readonly=True) as session:
                 principal = principal_for_session(session, token)
         request.scope["fabriek.principal"] = principal
     return request.scope["fabriek.principal"]
@@ -164,11 +164,8 @@ def fields(form: FormData, name: str) -> list[str]:
 def in_transaction(request: Request, work: Callable[[Session], T], *, readonly: bool = False
                    ) -> T:
     """Run `work` in one unit of work: committed when it returns, rolled back if it raises."""
-    with db_of(request).session(readonly=readonly) as session:
-        result = work(session)
-        if not readonly:
-            session.commit()
-        return result
+    with db_of(request).unit_of_work(readonly=readonly) as session:
+        return work(session)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any

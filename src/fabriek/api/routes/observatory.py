@@ -30,20 +30,16 @@ from fabriek.observatory.tables import FigureSet
 
 router = APIRouter(prefix="/api/v1/observatory", tags=["observatory"])
 
-# A few windows, not any number of days: each is computed and kept on its own, and a public
-# endpoint must not let anyone ask for hundreds of them.
-WINDOWS = (7, 30, 90, 365)
-
 
 def _window(days: int) -> int:
-    if days not in WINDOWS:
+    if days not in service.WINDOWS:
         raise ValueError("Input should be 7, 30, 90 or 365")
     return days
 
 
 Days = Annotated[int, Query(
     description="The window of utilisation and queue waits: this many days up to now.",
-    json_schema_extra={"enum": list(WINDOWS)}), AfterValidator(_window)]
+    json_schema_extra={"enum": list(service.WINDOWS)}), AfterValidator(_window)]
 CSV = "text/csv; charset=utf-8"
 SVG = "image/svg+xml"
 _COLUMNS = "\n".join(f"- `{name}.csv`: {', '.join(tables.COLUMNS[name])}" for name in FigureSet)

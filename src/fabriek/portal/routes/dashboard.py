@@ -14,7 +14,6 @@ from fabriek.portal import web
 from fabriek.portal.i18n import N_
 
 router = APIRouter(include_in_schema=False)
-WINDOWS = (7, 30, 90, 365)
 
 # The dashboard's sections: a heading, what it shows, and its charts.
 SECTIONS = (
@@ -42,7 +41,7 @@ SECTIONS = (
 
 @router.get("/dashboard")
 def dashboard_page(request: Request, days: int = 30) -> Response:
-    if days not in WINDOWS:
+    if days not in service.WINDOWS:
         raise BadRequest("the window is 7, 30, 90 or 365 days")
     figures = service.cached_figures(request.app.state, days)
     charts = dashboard.all_charts(figures)
@@ -56,4 +55,4 @@ def dashboard_page(request: Request, days: int = 30) -> Response:
             "csv": f"/api/v1/observatory/{figure_set.value}.csv",
         })
     return web.render(request, "dashboard.html", figures=figures, sections=sections,
-                      days=days, windows=WINDOWS)
+                      days=days, windows=service.WINDOWS)
