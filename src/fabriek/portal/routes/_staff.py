@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from fabriek.errors import Forbidden
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import Principal
+from fabriek.portal.forms import problems_of
 from fabriek.portal.i18n import N_
 
 FieldErrors = dict[str, str]
@@ -27,16 +28,8 @@ def require_role(principal: Principal, role: Role) -> None:
 
 def field_errors(exc: ValidationError) -> tuple[FieldErrors, list[str]]:
     """Each field's first message, and the messages about the whole form (no field)."""
-    fields: FieldErrors = {}
-    general: list[str] = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if loc:
-            fields.setdefault(loc[0], message)
-        else:
-            general.append(message)
-    return fields, general
+    problems = problems_of(exc)
+    return problems.fields, problems.general
 
 
 class FormError(ValueError):
