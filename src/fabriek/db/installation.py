@@ -7,7 +7,7 @@ never adopts another's jobs.
 
 from __future__ import annotations
 
-from sqlalchemy import String, select
+from sqlalchemy import BigInteger, String, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +20,8 @@ class Installation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32))
+    # Moved by database triggers on every write to the federation's tables (migration 0010).
+    federation_revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 def installation_uid(db: Database) -> str | None:

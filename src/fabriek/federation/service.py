@@ -8,16 +8,18 @@ the edge (API request, CLI command) owns the transaction.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from fabriek.audit.service import record
+from fabriek.db.installation import Installation
 from fabriek.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from fabriek.federation import ledger, rules
 from fabriek.federation.capacity import WeekCapacity, week_of, week_table
@@ -189,6 +191,44 @@ def load_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = None
         for w in session.execute(select(Maintenance).order_by(Maintenance.starts_at,
                                                               Maintenance.id)).scalars())
     return Federation(factories=factories, gpu_specs=tuple(gpu_specs), maintenance=windows)
+
+
+class _Loaded(NamedTuple):
+    revision: int
+    gpu_specs: tuple[GpuSpec, ...]
+    federation: Federation
+
+
+# Per engine (a process may hold several databases: tests do): the federation last loaded and
+# the installation's federation_revision it was loaded at.
+_LOADED: weakref.WeakKeyDictionary[Engine, _Loaded] = weakref.WeakKeyDictionary()
+
+
+def current_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = None
+                       ) -> Federation:
+    """`load_federation`, kept in memory until a write to the federation's tables.
+
+    One indexed read of the stamp that triggers move on every such write (migration 0010),
+    instead of reading every factory, partition and window on every submission. The stamp is
+    read first: a write committed between it and the tables makes the cached copy newer than
+    its stamp, which only costs a reload.
+    """
+    if gpu_specs is None:
+        from fabriek.federation.catalogue import default_catalogue
+
+        gpu_specs = default_catalogue().federation.gpu_specs
+    specs = tuple(gpu_specs)
+    revision = session.execute(select(Installation.federation_revision)
+                               .where(Installation.id == 1)).scalar()
+    engine = session.get_bind()
+    cached = _LOADED.get(engine) if isinstance(engine, Engine) else None
+    if (cached is not None and revision is not None and cached.revision == revision
+            and cached.gpu_specs == specs):
+        return cached.federation
+    federation = load_federation(session, specs)
+    if revision is not None and isinstance(engine, Engine):
+        _LOADED[engine] = _Loaded(revision, federation.gpu_specs, federation)
+    return federation
 
 
 def _profile(p: Partition) -> PartitionProfile:
