@@ -67,6 +67,19 @@ class ProposalFields(_In):
 class ProposalCreate(ProposalFields):
     organisation_id: int
     mode: Slug
+    # What a Playground applicant does next, in the same request and transaction: attach the
+    # AI Act self-assessment and submit (the checks run and an automatic mode decides).
+    self_assessment_id: int | None = Field(
+        default=None, description="Attach this AI Act self-assessment of the same organisation "
+                                  "(as PUT /proposals/{id}/self-assessment).")
+    submit: bool = Field(
+        default=False, description="Submit at once (as POST /proposals/{id}/submit): the "
+                                   "admission checks run and an automatic mode is decided in "
+                                   "this request. Nothing is kept if any step fails.")
+
+
+# ProposalCreate's fields that are steps after drafting, not columns of the proposal.
+FOLLOW_UPS = frozenset({"self_assessment_id", "submit"})
 
 
 class ProposalUpdate(_In):

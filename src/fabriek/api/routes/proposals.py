@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from fabriek.access import service
 from fabriek.access.enums import ProposalState
+from fabriek.access.models import Proposal
 from fabriek.access.schemas import (
     AppealDecision,
     CutoffRelease,
@@ -19,6 +20,7 @@ from fabriek.access.schemas import (
     ReviewRead,
     ReviewSubmit,
 )
+from fabriek.access.service import AccessConfig
 from fabriek.api.deps import (
     Access,
     IdempotencyHeader,
@@ -30,6 +32,7 @@ from fabriek.api.deps import (
     idempotent,
 )
 from fabriek.api.pagination import After, Limit, Page, page
+from fabriek.compliance import service as act
 from fabriek.federation.referral_schemas import ReferralRead, referral_read
 from fabriek.identity.principal import Principal
 
@@ -43,10 +46,25 @@ def _view(session, principal: Principal, proposal) -> ProposalRead:  # type: ign
 @router.post("/proposals", response_model=ProposalRead, status_code=201)
 def create(body: ProposalCreate, request: Request, session: WriteSession, principal: Writer,
            access: Access, key: IdempotencyHeader = None):  # type: ignore[no-untyped-def]
-    """Draft a proposal for one of your organisations."""
-    return idempotent(request, session, principal, key, body, lambda: _view(
-        session, principal, service.create_proposal(session, principal, body, config=access)),
-        201)
+    """Draft a proposal for one of your organisations.
+
+    With `self_assessment_id` and `submit` it is also given its AI Act self-assessment and
+    submitted, in one transaction: a Playground application is decided in this one request,
+    and when any step is refused nothing is kept.
+    """
+    return idempotent(request, session, principal, key, body,
+                      lambda: _view(session, principal, _apply(session, principal, body, access)),
+                      201)
+
+
+def _apply(session, principal: Principal, body: ProposalCreate,  # type: ignore[no-untyped-def]
+           access: AccessConfig) -> Proposal:
+    proposal = service.create_proposal(session, principal, body, config=access)
+    if body.self_assessment_id is not None:
+        act.attach_to_proposal(session, principal, proposal.id, body.self_assessment_id)
+    if body.submit:
+        proposal = service.submit_proposal(session, principal, proposal.id, config=access)
+    return proposal
 
 
 @router.get("/proposals/{proposal_id}/referral", response_model=ReferralRead)
