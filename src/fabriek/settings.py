@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     # At least the API's 40 worker threads, so no request waits for a connection while it
     # holds another resource (FastAPI runs dependencies and the route in separate threads).
     db_pool_size: int = Field(default=40, ge=1)
+    write_concurrency: int = Field(
+        default=4, ge=1,
+        description="Write requests that run at once in one API process; more wait their turn "
+                    "before they start. Writes meet at the database's locks anyway (SQLite's "
+                    "single writer, a partition's capacity rows), and a lock holder waits for "
+                    "the interpreter behind every runnable request thread, so a short queue "
+                    "keeps locks held for less time.")
     reconciler: bool = Field(default=True, description="Run the job reconciler inside serve.")
     reconcile_interval_seconds: float = Field(default=1.0, gt=0)
     slurm_rest_url: str | None = Field(default=None, description="slurmrestd, e.g. http://127.0.0.1:6820")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, event, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from fabriek.access.enums import (
 from fabriek.access.models import Allocation, AllocationSite, CheckRun, Proposal, Review
 from fabriek.access.policy_files import AccessMode, AccessPolicy, TimeUnit
 from fabriek.access.schemas import (
+    FOLLOW_UPS,
     AllocationRead,
     AllocationSiteRead,
     AllocationSitesIn,
@@ -60,15 +61,32 @@ S = ProposalState
 _KNOWN = "fabriek_known_children"
 
 
+class CheckResult(NamedTuple):
+    """A check run as stored (CheckRun's columns but its id), without an ORM object's cost."""
+
+    proposal_id: int
+    attempt: int
+    check: str
+    passed: bool
+    rule: str
+    message: str
+    ran_at: datetime
+
+
 @dataclass(frozen=True)
 class _Known:
-    checks: list[CheckRun]
+    checks: list[CheckResult]
     allocation_ids: list[int]
 
 
-def _know(session: Session, proposal: Proposal, checks: list[CheckRun],
+def _know(session: Session, proposal: Proposal, checks: list[CheckResult],
           allocation_ids: list[int]) -> None:
     session.info.setdefault(_KNOWN, {})[proposal.id] = _Known(checks, allocation_ids)
+
+
+def _known(session: Session, proposal_id: int) -> _Known | None:
+    """What this transaction wrote of a proposal it created or submitted, if it did."""
+    return session.info.get(_KNOWN, {}).get(proposal_id)
 
 
 @event.listens_for(Session, "after_commit")
@@ -143,10 +161,15 @@ def _review_pairs_when_asked(session: Session, proposal_id: int
 def get_proposal(session: Session, principal: Principal, proposal_id: int,
                  *, for_update: bool = False) -> Proposal:
     """Raises: NotFound when it does not exist or the principal may not see it."""
-    q = select(Proposal).where(Proposal.id == proposal_id)
-    if for_update:
-        q = q.with_for_update()
-    proposal = session.execute(q).scalar_one_or_none()
+    # A proposal this transaction created or submitted is in the session, current, and
+    # already this transaction's alone (new rows are invisible to others until commit;
+    # submitted ones were read FOR UPDATE): no need to read and lock it again.
+    proposal = session.get(Proposal, proposal_id) if _known(session, proposal_id) else None
+    if proposal is None:
+        q = select(Proposal).where(Proposal.id == proposal_id)
+        if for_update:
+            q = q.with_for_update()
+        proposal = session.execute(q).scalar_one_or_none()
     if proposal is None or not rules.can_see_proposal(
             principal, proposal.organisation_id, _review_pairs_when_asked(session, proposal_id)):
         raise NotFound(f"proposal {proposal_id} not found")
@@ -257,7 +280,7 @@ def proposal_view(session: Session, principal: Principal, proposal: Proposal,
     view = ProposalRead.model_validate(proposal)
     if not detail:
         return view
-    known = session.info.get(_KNOWN, {}).get(proposal.id)
+    known = _known(session, proposal.id)
     if known is not None:
         # Neither a new draft nor a draft just submitted has reviews (they are assigned in
         # review, and nothing returns to draft).
@@ -303,7 +326,8 @@ def create_proposal(session: Session, principal: Principal, data: ProposalCreate
         raise PolicyRefusal(f"{mode.label} is allocated directly by an access officer; it "
                             "cannot be applied for", rule=f"access mode {mode.id}: initiated_by")
     assert principal.user_id is not None
-    proposal = Proposal(**data.model_dump(), created_by_id=principal.user_id, state=S.draft,
+    proposal = Proposal(**data.model_dump(exclude=FOLLOW_UPS), created_by_id=principal.user_id,
+                        state=S.draft,
                         created_at=now or utcnow())
     session.add(proposal)
     session.flush()
@@ -416,17 +440,18 @@ def proposal_referral(session: Session, principal: Principal, proposal_id: int, 
 
 
 def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-                now: datetime, ctx: CheckContext | None = None) -> list[CheckRun]:
+                now: datetime, ctx: CheckContext | None = None) -> list[CheckResult]:
     ctx = ctx or _context(session, proposal, mode, config, now)
-    attempt = (session.execute(select(func.max(CheckRun.attempt)).where(
-        CheckRun.proposal_id == proposal.id)).scalar() or 0) + 1
-    rows = [{"proposal_id": proposal.id, "attempt": attempt, "check": r.check,
-             "passed": r.passed, "rule": r.rule, "message": r.message, "ran_at": now}
-            for r in (check(ctx) for check in config.checks)]
+    known = _known(session, proposal.id)
+    earlier = (max((c.attempt for c in known.checks), default=0) if known is not None else
+               session.execute(select(func.max(CheckRun.attempt)).where(
+                   CheckRun.proposal_id == proposal.id)).scalar() or 0)
+    results = [CheckResult(proposal.id, earlier + 1, r.check, r.passed, r.rule, r.message, now)
+               for r in (check(ctx) for check in config.checks)]
     # One executemany of the table, not one ORM INSERT ... RETURNING per row: nothing needs
-    # the rows' ids, and the caller gets them back as (transient) CheckRun objects.
-    session.connection().execute(insert(CheckRun.__table__), rows)
-    return [CheckRun(**row) for row in rows]
+    # the rows' ids.
+    session.connection().execute(insert(CheckRun.__table__), [r._asdict() for r in results])
+    return results
 
 
 def submit_proposal(session: Session, principal: Principal, proposal_id: int,
@@ -629,23 +654,35 @@ def _accept(session: Session, actor: Principal, proposal: Proposal, mode: Access
         org = session.get(Organisation, proposal.organisation_id)
         assert org is not None
         referral = _referral(session, proposal, config, org.country, now, gpu_hours)
-    plan = referrals.plan_and_take(session, config.federation, referral, gpu_hours,
-                                   factory=factory, partition=partition,
-                                   override_reason=override_reason)
+    start, end = referral.request.start_on, referral.request.end_on
+    # The allocation is written before the capacity is taken: on PostgreSQL the partition's
+    # ledger rows stay locked from the take until COMMIT, and every acceptance on that
+    # partition waits for them, so as little as possible happens after the take.
+    home = referrals.first_choice(referral, gpu_hours, factory=factory, partition=partition,
+                                  override_reason=override_reason)
+    allocation = Allocation(
+        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=home[0],
+        partition=home[1], gpu_hours=gpu_hours, storage_tb=proposal.storage_tb,
+        start_on=start, end_on=end, priority_class=mode.priority_class,
+        state=AllocationState.active if start <= now.date() else AllocationState.scheduled,
+        created_at=now)
+    session.add(allocation)
+    session.flush()
+    try:
+        plan = referrals.plan_and_take(session, config.federation, referral, gpu_hours,
+                                       factory=factory, partition=partition,
+                                       override_reason=override_reason)
+    except PolicyRefusal:  # every candidate filled up meanwhile: nothing was taken
+        session.delete(allocation)
+        session.flush()
+        raise
+    allocation.factory, allocation.partition = plan.home
+    allocation.placement_reason = plan.reason
     _transition(session, actor, proposal, S.accepted_reduced if reduced else S.accepted,
                 reason=reasons, data={"gpu_hours_granted": gpu_hours})
     proposal.decision = DecisionOutcome.accept_reduced if reduced else DecisionOutcome.accept
     proposal.decision_reasons, proposal.decided_at = reasons, now
     proposal.gpu_hours_granted = gpu_hours
-    start, end = referral.request.start_on, referral.request.end_on
-    allocation = Allocation(
-        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=plan.home[0],
-        partition=plan.home[1], gpu_hours=gpu_hours, storage_tb=proposal.storage_tb,
-        start_on=start, end_on=end, priority_class=mode.priority_class,
-        state=AllocationState.active if start <= now.date() else AllocationState.scheduled,
-        placement_reason=plan.reason, created_at=now)
-    session.add(allocation)
-    session.flush()
     referrals.record_sites(session, allocation, plan)
     record(session, actor, "allocation.created", subject_type="allocation",
            subject_id=allocation.id, organisation_id=proposal.organisation_id,

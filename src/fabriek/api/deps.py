@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -11,6 +12,7 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -52,18 +54,28 @@ def _discard(session: Session) -> None:
     session.close()
 
 
+def _write_slots(request: Request) -> asyncio.Semaphore:
+    slots = getattr(request.app.state, "write_slots", None)
+    if slots is None:  # made on the event loop that serves the app
+        slots = request.app.state.write_slots = asyncio.Semaphore(
+            request.app.state.settings.write_concurrency)
+    return slots
+
+
 async def _write_session(request: Request) -> AsyncIterator[Session]:
     # Making a session does no I/O (it connects at its first statement). After the route's
     # commit it holds no connection and closing it does no I/O either; only a transaction left
-    # open by an error is rolled back, in a thread.
-    session = _db(request).session()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(_discard, session)
-        else:
-            session.close()
+    # open by an error is rolled back, in a thread. The slot is held until then (see
+    # Settings.write_concurrency).
+    async with _write_slots(request):
+        session = _db(request).session()
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await run_in_threadpool(_discard, session)
+            else:
+                session.close()
 
 
 ReadSession = Annotated[Session, Depends(_read_session)]
@@ -118,14 +130,20 @@ IdempotencyHeader = Annotated[
 ]
 
 
+def _json(value: Any) -> Any:
+    # Pydantic's own serializer is ~15x cheaper than FastAPI's generic jsonable_encoder.
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else \
+        jsonable_encoder(value)
+
+
 def _fingerprint(request: Request, body: Any) -> str:
-    payload = json.dumps([request.method, request.url.path, jsonable_encoder(body)],
+    payload = json.dumps([request.method, request.url.path, _json(body)],
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def commit_and_respond(session: Session, value: Any, status_code: int = 200) -> JSONResponse:
-    content = jsonable_encoder(value)
+    content = _json(value)
     session.commit()
     return JSONResponse(content, status_code=status_code)
 
@@ -156,7 +174,7 @@ def idempotent(
             raise Conflict("a request with this Idempotency-Key is still being processed; "
                            "retry in a moment")
         return stored
-    content = jsonable_encoder(produce())
+    content = _json(produce())
     session.execute(update(table).where(table.c.id == row_id)
                     .values(status_code=status_code, response=content))
     session.commit()

@@ -25,7 +25,7 @@ from fabriek.federation.catalogue import Catalogue, SectorIndex, load_catalogue
 from fabriek.federation.domain import ExecutorKind, Federation
 from fabriek.federation.referral import Ranking, ReferralRequest, hardware_problem, refer
 from fabriek.federation.referral_policy import ReferralPolicy
-from fabriek.federation.service import load_federation
+from fabriek.federation.service import current_federation
 
 SiteKey = tuple[str, str]
 
@@ -90,7 +90,7 @@ def referral_request(config: FederationConfig, *, gpu_hours: float, start_on: da
 def rank(session: Session, config: FederationConfig, request: ReferralRequest, *,
          connected_only: bool = True) -> Referral:
     """Rank every factory for the request against the ledger as it stands (no lock)."""
-    federation = load_federation(session, config.catalogue.federation.gpu_specs)
+    federation = current_federation(session, config.catalogue.federation.gpu_specs)
     keys = [p.key for p in federation.partitions()]
     committed = ledger.committed(session, keys, request.start_on, request.end_on)
     rankings = refer(request, federation, committed, config.referral,
@@ -141,16 +141,11 @@ def _candidates(referral: Referral, factory: str | None, partition: str | None
     return [chosen]
 
 
-def plan_and_take(session: Session, config: FederationConfig, referral: Referral,
-                  gpu_hours: float, *, factory: str | None = None, partition: str | None = None,
-                  override_reason: str | None = None) -> SitePlan:
-    """Choose the home site and take its capacity in the ledger, under lock.
-
-    The referral was ranked without a lock; each candidate is re-checked against locked ledger
-    rows, in rank order, and the first that still fits is taken. Raises PolicyRefusal when none
-    does (nothing is taken), ValidationFailed for an unknown factory/partition or an override
-    without a reason.
-    """
+def _choices(referral: Referral, factory: str | None, partition: str | None,
+             override_reason: str | None) -> tuple[list[Ranking], Ranking | None, bool]:
+    """The candidates in rank order, the referral's first choice, and whether the officer
+    overrides it. Raises ValidationFailed (unknown names, an override without a reason) and
+    PolicyRefusal (the chosen factory cannot take it)."""
     candidates = _candidates(referral, factory, partition)  # unknown names fail first
     top = referral.eligible[0] if referral.eligible else None
     overridden = factory is not None and (
@@ -161,6 +156,40 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
         raise ValidationFailed(
             f"the referral's first choice is {best}; choosing another factory needs a reason "
             "(override_reason)")
+    return candidates, top, overridden
+
+
+def _none_fits(referral: Referral, gpu_hours: float, problems: list[str]) -> PolicyRefusal:
+    request = referral.request
+    problems = problems or main_reasons(referral) or [
+        "no factory is connected to this installation"]
+    return PolicyRefusal("no factory can take this allocation: " + "; ".join(problems),
+                         rule="capacity: no mode can allocate more GPU-hours than exist",
+                         gpu_hours=gpu_hours, start_on=request.start_on.isoformat(),
+                         end_on=request.end_on.isoformat())
+
+
+def first_choice(referral: Referral, gpu_hours: float, *, factory: str | None = None,
+                 partition: str | None = None, override_reason: str | None = None) -> SiteKey:
+    """The site `plan_and_take` tries first, with the same refusals, before anything is taken
+    (it moves on to the next candidate when the first has filled up meanwhile)."""
+    candidates, _, _ = _choices(referral, factory, partition, override_reason)
+    if not candidates:
+        raise _none_fits(referral, gpu_hours, [])
+    return (candidates[0].factory_id, candidates[0].partition_id or "")
+
+
+def plan_and_take(session: Session, config: FederationConfig, referral: Referral,
+                  gpu_hours: float, *, factory: str | None = None, partition: str | None = None,
+                  override_reason: str | None = None) -> SitePlan:
+    """Choose the home site and take its capacity in the ledger, under lock.
+
+    The referral was ranked without a lock; each candidate is re-checked against locked ledger
+    rows, in rank order, and the first that still fits is taken. Raises PolicyRefusal when none
+    does (nothing is taken), ValidationFailed for an unknown factory/partition or an override
+    without a reason.
+    """
+    candidates, top, overridden = _choices(referral, factory, partition, override_reason)
     request = referral.request
     problems = []
     for choice in candidates:
@@ -181,12 +210,7 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
                   f": {override_reason}" if overridden else
                   f"the referral's first choice (score {choice.score:g}); {fit.message}")
         return SitePlan(key, extra, reason, overridden, fit)
-    problems = problems or main_reasons(referral) or [
-        "no factory is connected to this installation"]
-    raise PolicyRefusal("no factory can take this allocation: " + "; ".join(problems),
-                        rule="capacity: no mode can allocate more GPU-hours than exist",
-                        gpu_hours=gpu_hours, start_on=request.start_on.isoformat(),
-                        end_on=request.end_on.isoformat())
+    raise _none_fits(referral, gpu_hours, problems)
 
 
 def main_reasons(referral: Referral, limit: int = 3) -> list[str]:
@@ -229,7 +253,7 @@ def resplit(session: Session, config: FederationConfig, allocation: Allocation,
     lock, all or nothing. Sites with a zero share are valid there without holding capacity.
     Returns the sites before and after. Raises ValidationFailed, PolicyRefusal.
     """
-    federation = load_federation(session, config.catalogue.federation.gpu_specs)
+    federation = current_federation(session, config.catalogue.federation.gpu_specs)
     keys = [k for k, _ in shares]
     if len(set(keys)) != len(keys):
         raise ValidationFailed("a site is listed twice")
