@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.write_slots = weakref.WeakKeyDictionary()  # see deps._write_slots
     app.state.db = db
     app.state.access = access
     app.state.executors = executors

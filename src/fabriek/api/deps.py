@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
@@ -55,11 +56,14 @@ def _discard(session: Session) -> None:
 
 
 def _write_slots(request: Request) -> asyncio.Semaphore:
-    slots = getattr(request.app.state, "write_slots", None)
-    if slots is None:  # made on the event loop that serves the app
-        slots = request.app.state.write_slots = asyncio.Semaphore(
-            request.app.state.settings.write_concurrency)
-    return slots
+    # One semaphore per event loop serving the app (a semaphore belongs to one loop; a test
+    # client starts a loop of its own each time).
+    per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+        request.app.state.write_slots  # made by create_app
+    loop = asyncio.get_running_loop()
+    if loop not in per_loop:
+        per_loop[loop] = asyncio.Semaphore(request.app.state.settings.write_concurrency)
+    return per_loop[loop]
 
 
 async def _write_session(request: Request) -> AsyncIterator[Session]:
