@@ -91,7 +91,8 @@ def create(
         "--self-assessment", help="Attach this AI Act self-assessment (`fabriek act assess`); "
         "every proposal needs one.")] = None,
     submit: Annotated[bool, typer.Option(
-        "--submit", help="Submit right after drafting.")] = False,
+        "--submit", help="Submit in the same request: the admission checks run and "
+        "Playground is decided at once; if anything is refused, no draft is left.")] = False,
     idempotency_key: IdempotencyKeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -112,14 +113,12 @@ def create(
                                **inputs.proposal_fields(locals())})
     inputs.require(data, {"organisation_id": "--org", "mode": "--mode",
                           **inputs.REQUIRED_PROPOSAL_FIELDS}, "fabriek proposal create")
-    fab = client(ctx)
-    proposal = fab.proposals.create(data, idempotency_key=idempotency_key)
     if self_assessment is not None:
-        fab.request("PUT", f"/proposals/{proposal.id}/self-assessment",
-                    json={"assessment_id": self_assessment})
+        data["self_assessment_id"] = self_assessment
     if submit:
-        proposal = fab.proposals.submit(proposal.id)
-    _print(proposal, json)
+        data["submit"] = True
+    # One request: drafted, given its self-assessment and submitted together, or not at all.
+    _print(client(ctx).proposals.create(data, idempotency_key=idempotency_key), json)
 
 
 @app.command()

@@ -295,7 +295,9 @@ class Organisations(_Resource):
 class Proposals(_Resource):
     def create(self, data: ProposalCreate | Mapping[str, Any], *,
                idempotency_key: str | None = None) -> ProposalRead:
-        """Draft a proposal for one of your organisations."""
+        """Draft a proposal for one of your organisations; with `self_assessment_id` and
+        `submit: True` in `data` it is also given its self-assessment and submitted, in one
+        request that is applied whole or not at all."""
         return self._c._post("/proposals", ProposalRead, _json_body(data),
                              idempotency_key=idempotency_key)
 
