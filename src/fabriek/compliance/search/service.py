@@ -11,15 +11,16 @@ import atexit
 import logging
 import threading
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 from fabriek.compliance.search import semantic as embeddings
 from fabriek.compliance.search.glossary import expand
-from fabriek.compliance.search.index import FullTextIndex
+from fabriek.compliance.search.index import FullTextIndex, Hit
 from fabriek.compliance.search.ranking import (
     DEFAULT_PARAMS,
     RankParams,
-    fuse,
+    combine,
     quote,
     rank_items,
 )
@@ -32,6 +33,7 @@ from fabriek.compliance.search.text import (
     detect_language,
     terms,
 )
+from fabriek.compliance.search.translation import TranslationTable
 from fabriek.errors import ValidationFailed
 
 log = logging.getLogger("fabriek.compliance.search")
@@ -89,6 +91,9 @@ class ActSearch:
         self._building: dict[Lang, threading.Thread] = {}
         self._stop = threading.Event()
         self._encoder: embeddings.Encoder | None = None
+        self._translation: TranslationTable | None = None
+        self._translation_lock = threading.Lock()
+        self._translation_thread: threading.Thread | None = None
         missing = embeddings.missing_packages()
         if semantic is False:
             self.semantic_note = "semantic re-ranking switched off: full-text (BM25) ranking"
@@ -150,6 +155,65 @@ class ActSearch:
             self._semantic[lang] = built
             return built
 
+    def translation(self, *, wait: bool = True) -> TranslationTable | None:
+        """The Dutch → English term table (learned from the parallel text on first use, some
+        seconds, then cached). With wait=False a missing one is learned in the background
+        and None is returned until it is ready."""
+        if self._translation is not None:
+            return self._translation
+        if not wait:
+            with self._lock:
+                if self._translation_thread is None:
+                    self._translation_thread = threading.Thread(
+                        target=self._learn_translation, daemon=True, name="act-translation")
+                    self._translation_thread.start()
+            return None
+        return self._learn_translation()
+
+    def _learn_translation(self) -> TranslationTable | None:
+        with self._translation_lock:
+            if self._translation is None:
+                try:
+                    self._translation = TranslationTable.open(self.cache_dir)
+                except Exception:
+                    log.exception("learning the Dutch-English term table failed")
+                    return None
+            return self._translation
+
+    def _signals(self, text: str, lang: Lang, expanded: list[str], hits: list[Hit],
+                 params: RankParams, *, wait: bool) -> tuple[list, list]:
+        """The lexical and semantic signals to fuse: BM25 of the question's terms and, with
+        the re-ranker, the question's embedding against the units'. A Dutch question is also
+        searched through English: BM25 of its translated terms, the English embeddings of
+        its pseudo-question, and the mean English embedding of the twins of its best Dutch
+        BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
+        position. The questions to embed are encoded in one call."""
+        lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
+        own = self.semantic_index(lang, wait=wait)
+        queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
+        own_share = 1.0 - params.cross_semantic - params.feedback
+        if own is not None and own_share > 0:
+            queries.append((own, text, own_share))
+        semantic: list[tuple[Sequence[float], float]] = []
+        table = self.translation(wait=wait) if lang != "en" and _crosses(params) else None
+        if table is not None:
+            translated = table.translate(expanded)
+            lexical.append((self.index("en").search(translated.terms, params.candidates),
+                            params.cross_lexical))
+            english = self.semantic_index("en", wait=wait) if own is not None else None
+            if english is not None:
+                if params.cross_semantic > 0 and translated.pseudo_question:
+                    queries.append((english, translated.pseudo_question,
+                                    params.cross_semantic))
+                if params.feedback > 0 and hits:
+                    twins = [h.unit_id for h in hits[:params.feedback_depth]]
+                    semantic.append((english.feedback(twins), params.feedback))
+        if queries:
+            vectors = queries[0][0].encoder.encode([q for _, q, _ in queries])
+            semantic[:0] = [(index.vectors @ v, w)
+                            for (index, _, w), v in zip(queries, vectors, strict=True)]
+        return lexical, semantic
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop background embedding and wait for it: a daemon thread killed inside torch at
         interpreter exit aborts the process. One chunk takes a few seconds at most."""
@@ -162,6 +226,11 @@ class ActSearch:
         for lang in langs:
             self.index(lang)
             self.semantic_index(lang, wait=True)
+            if _crosses(self.params[lang]):
+                self.translation(wait=True)
+                self.index("en")
+                if self.params[lang].semantic_weight > 0:
+                    self.semantic_index("en", wait=True)
 
     def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
             recitals: int = 2, wait: bool = True) -> ActAnswer:
@@ -186,9 +255,9 @@ class ActSearch:
         if params.expand:
             expanded += expand(expanded, chosen)
         hits = full_text.search(expanded, params.candidates)
-        reranker = self.semantic_index(chosen, wait=wait)
-        similarities = reranker.similarities(text) if reranker is not None else None
-        mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
+        lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
+        reranker = self._semantic.get(chosen)
+        mode: Mode = "full-text+semantic" if semantic else "full-text"
         note = self.semantic_note
         if self.uses_semantic and reranker is None:
             if params.semantic_weight <= 0:
@@ -199,7 +268,7 @@ class ActSearch:
             else:
                 note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
                         "prepared (first use); later answers will use it")
-        ranked = fuse(hits, similarities, params)
+        ranked = combine(lexical, semantic, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
         for item_id, best, score in rank_items(ranked, full_text.units, params):
@@ -217,3 +286,8 @@ class ActSearch:
                                   score=round(score, 4)))
         return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
                          mode_note=note, results=provisions, recitals=explanations)
+
+
+def _crosses(params: RankParams) -> bool:
+    """Whether questions in this language are also searched through English."""
+    return params.cross_lexical > 0 or params.cross_semantic > 0 or params.feedback > 0
