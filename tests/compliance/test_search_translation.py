@@ -1,5 +1,5 @@
-"""Dutch questions through English: the term table learned from the Act's parallel text, and
-fusing the English signals with the Dutch ranking."""
+"""Dutch questions through English (the term table learned from the Act's parallel text, the
+English signals fused with the Dutch ranking) and recitals lifting the provisions they explain."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import pytest
 
 from fabriek.compliance.search import ActSearch, corpus
 from fabriek.compliance.search.index import Hit
-from fabriek.compliance.search.ranking import DEFAULT_PARAMS, RankParams, combine
+from fabriek.compliance.search.ranking import (
+    DEFAULT_PARAMS,
+    Ranked,
+    RankParams,
+    combine,
+    rank_items,
+)
+from fabriek.compliance.search.structure import recital_provisions
 from fabriek.compliance.search.text import terms
 from fabriek.compliance.search.translation import (
     TranslationTable,
@@ -17,7 +24,7 @@ from fabriek.compliance.search.translation import (
     sentence_pairs,
     table_path,
 )
-from tests.compliance.search_support import cache_dir, full_text
+from tests.compliance.search_support import cache_dir, full_text, items
 
 pytestmark = pytest.mark.unit
 
@@ -108,3 +115,43 @@ def test_without_the_table_a_dutch_question_is_answered_in_dutch_only(tmp_path: 
     search._translation_thread = object()  # type: ignore[assignment]  # "being learned"
     answer = search.ask("Is emotieherkenning op de werkplek verboden?", wait=False)
     assert "Article 5" in [p.item for p in answer.results[:3]]
+
+
+def test_the_recital_map_knows_which_provision_a_recital_explains() -> None:
+    explains = recital_provisions(corpus.load_units("en"))
+    assert len(explains) == len([i for i in items("en") if i.startswith("Recital")])
+    assert explains["Recital 44"] == "Article 5"  # emotion recognition at work and school
+    assert explains["Recital 132"] == "Article 50"  # telling people they meet an AI system
+    assert explains["Recital 12"] == "Article 3"  # the notion of an AI system
+    assert explains["Recital 53"] == "Article 6"  # the Article 6(3) derogations
+    assert explains["Recital 111"] == "Annex XIII"  # criteria for systemic risk
+
+
+def test_the_map_is_stored_with_the_index_of_either_language() -> None:
+    for lang in ("en", "nl"):
+        explains = full_text().index(lang).explains  # type: ignore[arg-type]
+        assert explains["Recital 44"] == "Article 5"
+
+
+def test_a_matching_recital_lifts_the_provision_it_explains() -> None:
+    units = [
+        u for u in corpus.load_units("en") if u.item_id in ("Article 5", "Article 50", "Recital 44")
+    ]
+    ids = {u.item_id: i for i, u in reversed(list(enumerate(units)))}
+    ranked = [
+        Ranked(ids["Recital 44"], 1.0),
+        Ranked(ids["Article 50"], 0.5),
+        Ranked(ids["Article 5"], 0.4),
+    ]
+    explains = {"Recital 44": "Article 5"}
+    plain = rank_items(ranked, units, RankParams(second_unit_weight=0.0), explains)
+    assert [i for i, _, _ in plain] == ["Recital 44", "Article 50", "Article 5"]
+    lifted = rank_items(
+        ranked, units, RankParams(second_unit_weight=0.0, recital_lift=0.2), explains
+    )
+    assert [i for i, _, _ in lifted] == ["Recital 44", "Article 5", "Article 50"]
+    assert lifted[1][2] == pytest.approx(0.4 + 0.2 * 1.0)
+    # A provision no unit of which matched is lifted too, and quoted from its first unit.
+    alone = rank_items(ranked[:2], units, RankParams(recital_lift=0.2), explains)
+    article = next(t for t in alone if t[0] == "Article 5")
+    assert units[article[1].unit_id].item_id == "Article 5"

@@ -116,10 +116,10 @@ class ActSearch:
 
     def semantic_index(self, lang: Lang, *, wait: bool = True
                        ) -> embeddings.SemanticIndex | None:
-        """The re-ranker for `lang`, or None when off. With wait=False a missing one is built
+        """The unit embeddings of `lang`, or None when off. With wait=False a missing one is built
         in the background (the model loads in seconds, embedding the corpus takes a minute or
         two on a small machine) and None is returned until it is ready."""
-        if not self.uses_semantic or self.params[lang].semantic_weight <= 0:
+        if not self.uses_semantic:
             return None
         with self._lock:
             if lang in self._semantic or lang in self._semantic_failed:
@@ -189,18 +189,18 @@ class ActSearch:
         BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
         position. The questions to embed are encoded in one call."""
         lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
-        own = self.semantic_index(lang, wait=wait)
+        embedded = {e: self.semantic_index(e, wait=wait) for e in self._embedded(lang)}
         queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
-        own_share = 1.0 - params.cross_semantic - params.feedback
-        if own is not None and own_share > 0:
-            queries.append((own, text, own_share))
+        own = embedded.get(lang)
+        if own is not None:
+            queries.append((own, text, _own_share(params)))
         semantic: list[tuple[Sequence[float], float]] = []
         table = self.translation(wait=wait) if lang != "en" and _crosses(params) else None
         if table is not None:
             translated = table.translate(expanded)
             lexical.append((self.index("en").search(translated.terms, params.candidates),
                             params.cross_lexical))
-            english = self.semantic_index("en", wait=wait) if own is not None else None
+            english = embedded.get("en")
             if english is not None:
                 if params.cross_semantic > 0 and translated.pseudo_question:
                     queries.append((english, translated.pseudo_question,
@@ -214,6 +214,17 @@ class ActSearch:
                             for (index, _, w), v in zip(queries, vectors, strict=True)]
         return lexical, semantic
 
+    def _embedded(self, lang: Lang) -> list[Lang]:
+        """The languages whose unit embeddings a question in `lang` is compared with: its own
+        (unless its share is 0) and, for a question searched through English, English."""
+        params = self.params[lang]
+        if not self.uses_semantic or params.semantic_weight <= 0:
+            return []
+        needed: list[Lang] = [lang] if _own_share(params) > 0 else []
+        if lang != "en" and (params.cross_semantic > 0 or params.feedback > 0):
+            needed.append("en")
+        return list(dict.fromkeys(needed))
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop background embedding and wait for it: a daemon thread killed inside torch at
         interpreter exit aborts the process. One chunk takes a few seconds at most."""
@@ -225,12 +236,11 @@ class ActSearch:
         """Open (and if need be build) every index now rather than at the first question."""
         for lang in langs:
             self.index(lang)
-            self.semantic_index(lang, wait=True)
-            if _crosses(self.params[lang]):
+            if lang != "en" and _crosses(self.params[lang]):
                 self.translation(wait=True)
                 self.index("en")
-                if self.params[lang].semantic_weight > 0:
-                    self.semantic_index("en", wait=True)
+            for embedded in self._embedded(lang):
+                self.semantic_index(embedded, wait=True)
 
     def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
             recitals: int = 2, wait: bool = True) -> ActAnswer:
@@ -256,14 +266,13 @@ class ActSearch:
             expanded += expand(expanded, chosen)
         hits = full_text.search(expanded, params.candidates)
         lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
-        reranker = self._semantic.get(chosen)
         mode: Mode = "full-text+semantic" if semantic else "full-text"
         note = self.semantic_note
-        if self.uses_semantic and reranker is None:
-            if params.semantic_weight <= 0:
+        if self.uses_semantic and not semantic:
+            if not self._embedded(chosen):
                 note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
                         f"{LANGUAGE_NAMES[chosen]}, where it did not help")
-            elif chosen in self._semantic_failed:
+            elif self._semantic_failed.intersection(self._embedded(chosen)):
                 note = "full-text (BM25) ranking: the semantic re-ranker failed to load"
             else:
                 note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
@@ -271,7 +280,8 @@ class ActSearch:
         ranked = combine(lexical, semantic, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
-        for item_id, best, score in rank_items(ranked, full_text.units, params):
+        for item_id, best, score in rank_items(ranked, full_text.units, params,
+                                                    full_text.explains):
             unit = full_text.units[best.unit_id]
             bucket = explanations if unit.kind == "recital" else provisions
             wanted = recitals if unit.kind == "recital" else limit
@@ -286,6 +296,12 @@ class ActSearch:
                                   score=round(score, 4)))
         return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
                          mode_note=note, results=provisions, recitals=explanations)
+
+
+def _own_share(params: RankParams) -> float:
+    """The share of the semantic score from the question against its own language's units."""
+    share = 1.0 - params.cross_semantic - params.feedback
+    return share if share > 1e-9 else 0.0
 
 
 def _crosses(params: RankParams) -> bool:
