@@ -12,6 +12,9 @@ embeddings, which know little Dutch).
 
 The table is built once, with the index, and cached in the cache directory under a key made of
 both texts' hashes, this module's TRANSLATION_VERSION and the stemmer's version.
+
+Model 1 is forty lines; NLTK's `IBMModel1` would have added NLTK (a large dependency, not
+otherwise used) to the core install for it, and the search must work without extras.
 """
 
 from __future__ import annotations
