@@ -84,7 +84,8 @@ def test_items_are_ranked_by_their_best_unit() -> None:
 
 @pytest.mark.slow
 def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
-    """Embeds the whole English text (a minute or two on a small machine)."""
+    """Embeds the whole English text (a minute or two on a small machine) and learns the
+    Dutch → English table (some seconds)."""
     search = ActSearch(tmp_path)
     first = search.ask("Must we tell customers they are chatting with a bot?", lang="en",
                        wait=False)
@@ -94,3 +95,11 @@ def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
     answer = search.ask("Must we tell customers they are chatting with a bot?", lang="en")
     assert answer.mode == "full-text+semantic"
     assert "Article 50" in [p.item for p in answer.results[:3]]
+    # A Dutch question is re-ranked with the English embeddings (through its translation and
+    # the English twins of its best Dutch units) and still quoted from the Dutch text.
+    search.warm(("nl",))
+    dutch = search.ask("Mag een AI-systeem de kwetsbaarheid van ouderen of kinderen uitbuiten?")
+    assert dutch.lang == "nl" and dutch.mode == "full-text+semantic"
+    top = next(p for p in dutch.results[:3] if p.item == "Article 5")
+    assert top.citation.startswith("Artikel 5") and top.link.endswith("/nld#art_5")
+    assert not list(tmp_path.glob("act-index-nl-*.npy"))  # Dutch needs no Dutch embeddings

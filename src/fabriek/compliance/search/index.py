@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -23,10 +24,11 @@ from pathlib import Path
 import snowballstemmer
 
 from fabriek.compliance.search.corpus import Unit, load_units, text_hash
+from fabriek.compliance.search.structure import recital_provisions
 from fabriek.compliance.search.text import Lang, terms, words
 
 # Bump when units, terms or the schema change: old cache files are then rebuilt.
-INDEX_VERSION = "5"
+INDEX_VERSION = "6"
 
 # BM25 column weights: a word in the item's title counts five times one in the body; chapter
 # and section headings a little more than the body (tuned on the development half only).
@@ -45,7 +47,9 @@ def fts5_available() -> bool:
 
 
 def cache_key(lang: Lang) -> str:
-    parts = [text_hash(lang), INDEX_VERSION, getattr(snowballstemmer, "__version__", "?")]
+    # The English text too: the recital → provision map is derived from it for both languages.
+    parts = [text_hash(lang), text_hash("en"), INDEX_VERSION,
+             getattr(snowballstemmer, "__version__", "?")]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -62,8 +66,11 @@ class Hit:
 class FullTextIndex:
     """One language's index: the units in memory, FTS5 on disk, a connection per thread."""
 
-    def __init__(self, path: Path, lang: Lang, units: list[Unit]) -> None:
+    def __init__(self, path: Path, lang: Lang, units: list[Unit],
+                 explains: dict[str, str] | None = None) -> None:
         self.path, self.lang, self.units = path, lang, units
+        # Recital id → the provision it explains (structure.py), stored with the index.
+        self.explains = explains or {}
         self._local = threading.local()
         # Surface words of the text with their counts, for splitting a question's compounds.
         self.vocabulary: Counter[str] = Counter(
@@ -77,7 +84,7 @@ class FullTextIndex:
         path = index_path(cache_dir, lang)
         if not path.exists():
             build(path, lang, load_units(lang))
-        return cls(path, lang, _read_units(path, lang))
+        return cls(path, lang, _read_units(path, lang), _read_explains(path))
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -104,8 +111,12 @@ def _stemmed(text: str, lang: Lang) -> str:
     return " ".join(terms(text, lang, keep_stop_words=False))
 
 
-def build(path: Path, lang: Lang, units: list[Unit]) -> None:
-    """Write the index for `units` to `path` atomically and remove older ones beside it."""
+def build(path: Path, lang: Lang, units: list[Unit],
+          explains: dict[str, str] | None = None) -> None:
+    """Write the index for `units` to `path` atomically and remove older ones beside it, with
+    the recital → provision map (by default derived from the English text)."""
+    if explains is None:
+        explains = recital_provisions(load_units("en"))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -125,7 +136,8 @@ def build(path: Path, lang: Lang, units: list[Unit]) -> None:
                             _stemmed(f"{unit.lead}\n{unit.text}", lang)))
             db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
             db.executemany("INSERT INTO meta VALUES (?, ?)",
-                           [("lang", lang), ("key", path.stem), ("units", str(len(units)))])
+                           [("lang", lang), ("key", path.stem), ("units", str(len(units))),
+                            ("explains", json.dumps(explains, sort_keys=True))])
             db.commit()
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by the server's users
         os.replace(tmp, path)
@@ -136,6 +148,12 @@ def build(path: Path, lang: Lang, units: list[Unit]) -> None:
         if old != path:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
+
+
+def _read_explains(path: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'explains'").fetchone()
+    return json.loads(row[0]) if row else {}
 
 
 def _read_units(path: Path, lang: Lang) -> list[Unit]:

@@ -5,7 +5,7 @@ quote that unit: the best-matching paragraph or point, with its lead-in.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from fabriek.compliance.search.corpus import Unit
@@ -25,14 +25,33 @@ class RankParams:
     split_compounds: bool = True      # search the parts of unknown compound words too
     semantic_weight: float = 0.5      # share of the semantic score in the fused one
     second_unit_weight: float = 0.15  # an item whose second unit matches too ranks a bit higher
+    # Dutch through English (translation.py): the English BM25 of the translated terms, as a
+    # share of the lexical score; the English embeddings of the translated pseudo-question and
+    # the pseudo-relevance-feedback vector (the mean English embedding of the twins of the best
+    # Dutch BM25 units), as shares of the semantic score. 0 leaves a signal out.
+    cross_lexical: float = 0.0
+    cross_semantic: float = 0.0
+    feedback: float = 0.0
+    feedback_depth: int = 5           # Dutch BM25 units whose English twins make the feedback
+    recital_lift: float = 0.0         # share of its best recital's score a provision gains
 
 
-# From a grid search on the development half (BENCHMARKS.md). The embedding model is trained on
-# English, so Dutch gets a small semantic share: more made the Dutch development half worse.
-# Splitting compounds is for Dutch, which writes them as one word (no change on English dev).
+# From grid searches on the development half (BENCHMARKS.md). The embedding model is trained on
+# English, so a Dutch question is also put into English (translation.py): a third of its lexical
+# score is the English BM25 of its translated terms, and its semantic score (65 %) comes two
+# thirds from the English pseudo-question against the English units and one third from the
+# English twins of its 3 best Dutch BM25 units (pseudo-relevance feedback, nothing to encode).
+# The Dutch question against the Dutch units added nothing on dev once these were in, and it
+# cost a second encoding, so Dutch needs only the English embeddings. Splitting compounds is
+# for Dutch, which writes them as one word (no change on English dev). A provision gains a
+# fifth of the score of the best recital explaining it (structure.py): better on dev in all
+# four settings (EN/NL, with and without the re-ranker) at 0.2; summing over its recitals
+# instead of taking the best one was worse.
 DEFAULT_PARAMS: dict[Lang, RankParams] = {
-    "en": RankParams(semantic_weight=0.5, second_unit_weight=0.15, split_compounds=False),
-    "nl": RankParams(semantic_weight=0.2, second_unit_weight=0.3),
+    "en": RankParams(semantic_weight=0.5, second_unit_weight=0.15, split_compounds=False,
+                     recital_lift=0.2),
+    "nl": RankParams(semantic_weight=0.65, second_unit_weight=0.15, cross_lexical=0.5,
+                     cross_semantic=2 / 3, feedback=1 / 3, feedback_depth=3, recital_lift=0.2),
 }
 
 
@@ -54,33 +73,77 @@ def fuse(hits: Sequence[Hit], similarities: Sequence[float] | None,
          params: RankParams) -> list[Ranked]:
     """Units by fused score: BM25 alone, or BM25 and cosine, each scaled to 0..1 over the
     candidates (the BM25 top and the semantic top), then weighted."""
-    bm25 = {h.unit_id: h.score for h in hits}
     if similarities is None:
         return [Ranked(h.unit_id, h.score) for h in hits]
-    order = sorted(range(len(similarities)), key=lambda i: similarities[i], reverse=True)
-    candidates = set(bm25) | set(order[:params.candidates])
-    lexical = {i: bm25.get(i, 0.0) for i in candidates}
-    top = max(lexical.values(), default=0.0)
-    lexical = {i: v / top if top > 0 else 0.0 for i, v in lexical.items()}
-    semantic = _min_max({i: float(similarities[i]) for i in candidates})
-    w = params.semantic_weight
-    fused = [Ranked(i, (1 - w) * lexical[i] + w * semantic[i]) for i in candidates]
+    return combine([(hits, 1.0)], [(similarities, 1.0)], params)
+
+
+def combine(lexical: Sequence[tuple[Sequence[Hit], float]],
+            semantic: Sequence[tuple[Sequence[float], float]],
+            params: RankParams) -> list[Ranked]:
+    """Units by a weighted sum of several BM25 rankings (each divided by its best score) and
+    several cosine similarity vectors over the units (each scaled min-max over the
+    candidates: every BM25 hit and each vector's top). The lexical weights are shares of
+    1 - semantic_weight, the semantic ones of semantic_weight. Unit ids must mean the same
+    units in every signal (the English and Dutch units are aligned by position)."""
+    lexical = [(hits, w) for hits, w in lexical if w > 0]
+    semantic = [(sims, w) for sims, w in semantic if w > 0]
+    if not semantic and len(lexical) == 1:
+        return [Ranked(h.unit_id, h.score) for h in lexical[0][0]]
+    candidates: set[int] = set()
+    for hits, _ in lexical:
+        candidates.update(h.unit_id for h in hits)
+    for sims, _ in semantic:
+        order = sorted(range(len(sims)), key=lambda i: sims[i], reverse=True)
+        candidates.update(order[:params.candidates])
+    scores = dict.fromkeys(candidates, 0.0)
+    lexical_total = sum(w for _, w in lexical) or 1.0
+    semantic_total = sum(w for _, w in semantic) or 1.0
+    semantic_share = params.semantic_weight if semantic else 0.0
+    for hits, w in lexical:
+        top = max((h.score for h in hits), default=0.0)
+        if top > 0:
+            share = (1 - semantic_share) * w / lexical_total
+            for h in hits:
+                scores[h.unit_id] += share * h.score / top
+    for sims, w in semantic:
+        share = semantic_share * w / semantic_total
+        for i, v in _min_max({i: float(sims[i]) for i in candidates}).items():
+            scores[i] += share * v
+    fused = [Ranked(i, v) for i, v in scores.items()]
     fused.sort(key=lambda r: (-r.score, r.unit_id))
     return fused
 
 
-def rank_items(ranked: Sequence[Ranked], units: Sequence[Unit],
-               params: RankParams) -> list[tuple[str, Ranked, float]]:
+def rank_items(ranked: Sequence[Ranked], units: Sequence[Unit], params: RankParams,
+               explains: Mapping[str, str] | None = None) -> list[tuple[str, Ranked, float]]:
     """Items (articles, annexes, recitals) by their best unit's score plus a little of the
-    second best: (item id, best unit, item score), best first."""
+    second best, and, with `explains` (recital → provision), plus recital_lift times the
+    best score among the recitals explaining it: (item id, best unit, item score), best
+    first. A provision lifted only by its recitals is quoted from its first unit."""
     best: dict[str, list[Ranked]] = {}
     for r in ranked:
         best.setdefault(units[r.unit_id].item_id, []).append(r)
-    items = []
+    scores: dict[str, tuple[Ranked, float]] = {}
     for item_id, rs in best.items():
         rs.sort(key=lambda r: -r.score)
         second = rs[1].score if len(rs) > 1 else 0.0
-        items.append((item_id, rs[0], rs[0].score + params.second_unit_weight * second))
+        scores[item_id] = (rs[0], rs[0].score + params.second_unit_weight * second)
+    if explains and params.recital_lift > 0:
+        lifts: dict[str, float] = {}
+        for item_id, (_, score) in scores.items():
+            target = explains.get(item_id)
+            if target is not None:
+                lifts[target] = max(lifts.get(target, 0.0), score)
+        first = {}
+        for i, u in enumerate(units):
+            first.setdefault(u.item_id, i)
+        for target, lift in lifts.items():
+            if target not in first:
+                continue
+            unit, score = scores.get(target, (Ranked(first[target], 0.0), 0.0))
+            scores[target] = (unit, score + params.recital_lift * lift)
+    items = [(item_id, unit, score) for item_id, (unit, score) in scores.items()]
     items.sort(key=lambda t: (-t[2], t[1].unit_id))
     return items
 

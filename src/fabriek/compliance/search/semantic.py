@@ -28,6 +28,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 EXTRA = "act-semantic"
 _REQUIRED = (MODEL_PACKAGE, "sentence_transformers", "numpy")
 _CHUNK = 64  # units per encode call while embedding the corpus
+_QUESTIONS = 4  # at most this many texts are questions, encoded on one thread
 
 
 class Cancelled(Exception):
@@ -73,10 +74,10 @@ class MiniLM:
         import torch
 
         with self._lock:
-            # One short question is fastest on one thread: more threads only contend with the
-            # server's other work (measured: p50 45 ms vs 100+ ms on a busy 2-core machine).
-            # Building the corpus embeddings uses every core.
-            torch.set_num_threads(1 if len(texts) == 1 else self._threads)
+            # A question (or a Dutch one and its English rendering) is fastest on one thread:
+            # more threads only contend with the server's other work (measured: p50 45 ms vs
+            # 100+ ms on a busy 2-core machine). Building the corpus embeddings uses every core.
+            torch.set_num_threads(1 if len(texts) <= _QUESTIONS else self._threads)
             return self._model.encode(list(texts), batch_size=32, normalize_embeddings=True,
                                       show_progress_bar=False, convert_to_numpy=True)
 
@@ -118,6 +119,13 @@ class SemanticIndex:
         """Cosine similarity of the question with every unit, in unit order."""
         query = self.encoder.encode([question])[0]
         return self.vectors @ query
+
+    def feedback(self, unit_ids: Sequence[int]) -> np.ndarray:
+        """Cosine similarity of every unit with the mean of the given units' vectors (pseudo-
+        relevance feedback: no question to encode)."""
+        query = self.vectors[list(unit_ids)].mean(axis=0)
+        norm = float((query ** 2).sum()) ** 0.5
+        return self.vectors @ (query / norm if norm > 0 else query)
 
 
 def _save_atomically(path: Path, vectors: Any) -> None:

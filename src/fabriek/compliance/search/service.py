@@ -11,15 +11,16 @@ import atexit
 import logging
 import threading
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 from fabriek.compliance.search import semantic as embeddings
 from fabriek.compliance.search.glossary import expand
-from fabriek.compliance.search.index import FullTextIndex
+from fabriek.compliance.search.index import FullTextIndex, Hit
 from fabriek.compliance.search.ranking import (
     DEFAULT_PARAMS,
     RankParams,
-    fuse,
+    combine,
     quote,
     rank_items,
 )
@@ -32,6 +33,7 @@ from fabriek.compliance.search.text import (
     detect_language,
     terms,
 )
+from fabriek.compliance.search.translation import TranslationTable
 from fabriek.errors import ValidationFailed
 
 log = logging.getLogger("fabriek.compliance.search")
@@ -89,6 +91,9 @@ class ActSearch:
         self._building: dict[Lang, threading.Thread] = {}
         self._stop = threading.Event()
         self._encoder: embeddings.Encoder | None = None
+        self._translation: TranslationTable | None = None
+        self._translation_lock = threading.Lock()
+        self._translation_thread: threading.Thread | None = None
         missing = embeddings.missing_packages()
         if semantic is False:
             self.semantic_note = "semantic re-ranking switched off: full-text (BM25) ranking"
@@ -111,10 +116,10 @@ class ActSearch:
 
     def semantic_index(self, lang: Lang, *, wait: bool = True
                        ) -> embeddings.SemanticIndex | None:
-        """The re-ranker for `lang`, or None when off. With wait=False a missing one is built
+        """The unit embeddings of `lang`, or None when off. With wait=False a missing one is built
         in the background (the model loads in seconds, embedding the corpus takes a minute or
         two on a small machine) and None is returned until it is ready."""
-        if not self.uses_semantic or self.params[lang].semantic_weight <= 0:
+        if not self.uses_semantic:
             return None
         with self._lock:
             if lang in self._semantic or lang in self._semantic_failed:
@@ -150,6 +155,76 @@ class ActSearch:
             self._semantic[lang] = built
             return built
 
+    def translation(self, *, wait: bool = True) -> TranslationTable | None:
+        """The Dutch → English term table (learned from the parallel text on first use, some
+        seconds, then cached). With wait=False a missing one is learned in the background
+        and None is returned until it is ready."""
+        if self._translation is not None:
+            return self._translation
+        if not wait:
+            with self._lock:
+                if self._translation_thread is None:
+                    self._translation_thread = threading.Thread(
+                        target=self._learn_translation, daemon=True, name="act-translation")
+                    self._translation_thread.start()
+            return None
+        return self._learn_translation()
+
+    def _learn_translation(self) -> TranslationTable | None:
+        with self._translation_lock:
+            if self._translation is None:
+                try:
+                    self._translation = TranslationTable.open(self.cache_dir)
+                except Exception:
+                    log.exception("learning the Dutch-English term table failed")
+                    return None
+            return self._translation
+
+    def _signals(self, text: str, lang: Lang, expanded: list[str], hits: list[Hit],
+                 params: RankParams, *, wait: bool) -> tuple[list, list]:
+        """The lexical and semantic signals to fuse: BM25 of the question's terms and, with
+        the re-ranker, the question's embedding against the units'. A Dutch question is also
+        searched through English: BM25 of its translated terms, the English embeddings of
+        its pseudo-question, and the mean English embedding of the twins of its best Dutch
+        BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
+        position. The questions to embed are encoded in one call."""
+        lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
+        embedded = {e: self.semantic_index(e, wait=wait) for e in self._embedded(lang)}
+        queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
+        own = embedded.get(lang)
+        if own is not None:
+            queries.append((own, text, _own_share(params)))
+        semantic: list[tuple[Sequence[float], float]] = []
+        table = self.translation(wait=wait) if lang != "en" and _crosses(params) else None
+        if table is not None:
+            translated = table.translate(expanded)
+            lexical.append((self.index("en").search(translated.terms, params.candidates),
+                            params.cross_lexical))
+            english = embedded.get("en")
+            if english is not None:
+                if params.cross_semantic > 0 and translated.pseudo_question:
+                    queries.append((english, translated.pseudo_question,
+                                    params.cross_semantic))
+                if params.feedback > 0 and hits:
+                    twins = [h.unit_id for h in hits[:params.feedback_depth]]
+                    semantic.append((english.feedback(twins), params.feedback))
+        if queries:
+            vectors = queries[0][0].encoder.encode([q for _, q, _ in queries])
+            semantic[:0] = [(index.vectors @ v, w)
+                            for (index, _, w), v in zip(queries, vectors, strict=True)]
+        return lexical, semantic
+
+    def _embedded(self, lang: Lang) -> list[Lang]:
+        """The languages whose unit embeddings a question in `lang` is compared with: its own
+        (unless its share is 0) and, for a question searched through English, English."""
+        params = self.params[lang]
+        if not self.uses_semantic or params.semantic_weight <= 0:
+            return []
+        needed: list[Lang] = [lang] if _own_share(params) > 0 else []
+        if lang != "en" and (params.cross_semantic > 0 or params.feedback > 0):
+            needed.append("en")
+        return list(dict.fromkeys(needed))
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop background embedding and wait for it: a daemon thread killed inside torch at
         interpreter exit aborts the process. One chunk takes a few seconds at most."""
@@ -161,7 +236,11 @@ class ActSearch:
         """Open (and if need be build) every index now rather than at the first question."""
         for lang in langs:
             self.index(lang)
-            self.semantic_index(lang, wait=True)
+            if lang != "en" and _crosses(self.params[lang]):
+                self.translation(wait=True)
+                self.index("en")
+            for embedded in self._embedded(lang):
+                self.semantic_index(embedded, wait=True)
 
     def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
             recitals: int = 2, wait: bool = True) -> ActAnswer:
@@ -186,23 +265,23 @@ class ActSearch:
         if params.expand:
             expanded += expand(expanded, chosen)
         hits = full_text.search(expanded, params.candidates)
-        reranker = self.semantic_index(chosen, wait=wait)
-        similarities = reranker.similarities(text) if reranker is not None else None
-        mode: Mode = "full-text+semantic" if reranker is not None else "full-text"
+        lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
+        mode: Mode = "full-text+semantic" if semantic else "full-text"
         note = self.semantic_note
-        if self.uses_semantic and reranker is None:
-            if params.semantic_weight <= 0:
+        if self.uses_semantic and not semantic:
+            if not self._embedded(chosen):
                 note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
                         f"{LANGUAGE_NAMES[chosen]}, where it did not help")
-            elif chosen in self._semantic_failed:
+            elif self._semantic_failed.intersection(self._embedded(chosen)):
                 note = "full-text (BM25) ranking: the semantic re-ranker failed to load"
             else:
                 note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
                         "prepared (first use); later answers will use it")
-        ranked = fuse(hits, similarities, params)
+        ranked = combine(lexical, semantic, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
-        for item_id, best, score in rank_items(ranked, full_text.units, params):
+        for item_id, best, score in rank_items(ranked, full_text.units, params,
+                                                    full_text.explains):
             unit = full_text.units[best.unit_id]
             bucket = explanations if unit.kind == "recital" else provisions
             wanted = recitals if unit.kind == "recital" else limit
@@ -217,3 +296,14 @@ class ActSearch:
                                   score=round(score, 4)))
         return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
                          mode_note=note, results=provisions, recitals=explanations)
+
+
+def _own_share(params: RankParams) -> float:
+    """The share of the semantic score from the question against its own language's units."""
+    share = 1.0 - params.cross_semantic - params.feedback
+    return share if share > 1e-9 else 0.0
+
+
+def _crosses(params: RankParams) -> bool:
+    """Whether questions in this language are also searched through English."""
+    return params.cross_lexical > 0 or params.cross_semantic > 0 or params.feedback > 0
