@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -165,13 +165,10 @@ def idempotent(
     if key is None:
         return commit_and_respond(session, produce(), status_code)
     fingerprint = _fingerprint(request, body)
-    table = IdempotencyKey.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    row_id = session.execute(
-        insert(table).values(user_id=principal.user_id, key=key, fingerprint=fingerprint,
-                             created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id)
-    ).scalar()
+    claim = _CLAIM[session.get_bind().dialect.name == "postgresql"]
+    row_id = session.execute(claim, {"user_id": principal.user_id, "key": key,
+                                     "fingerprint": fingerprint, "created_at": utcnow()}
+                             ).scalar()
     if row_id is None:
         stored = _stored(session, principal, key, fingerprint)
         if stored is None:
@@ -179,10 +176,18 @@ def idempotent(
                            "retry in a moment")
         return stored
     content = _json(produce())
-    session.execute(update(table).where(table.c.id == row_id)
-                    .values(status_code=status_code, response=content))
+    session.execute(_STORE, {"row_id": row_id, "status_code": status_code, "response": content})
     session.commit()
     return JSONResponse(content, status_code=status_code)
+
+
+# Built once (every creating request runs them): see identity.service._PRINCIPAL_BY_TOKEN.
+_KEYS = IdempotencyKey.__table__
+_CLAIM = {postgresql: (pg_insert if postgresql else sqlite_insert)(_KEYS)
+          .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_KEYS.c.id)
+          for postgresql in (False, True)}
+_STORE = (update(_KEYS).where(_KEYS.c.id == bindparam("row_id"))
+          .values(status_code=bindparam("status_code"), response=bindparam("response")))
 
 
 def _stored(session: Session, principal: Principal, key: str, fingerprint: str

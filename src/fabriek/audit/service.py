@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import event, insert, select, text, update
+from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from fabriek.audit.chain import GENESIS, entry_hash, json_default, split_at_seq
@@ -151,9 +151,7 @@ def _append_with_orm_lock(session: Session, pending: list[dict[str, Any]]) -> No
 
     On SQLite the transaction already holds the database's write lock (BEGIN IMMEDIATE).
     """
-    head = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-    ).first()
+    head = session.execute(_HEAD_FOR_UPDATE).first()
     if head is None:
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
         session.flush()
@@ -170,9 +168,16 @@ def _append_with_orm_lock(session: Session, pending: list[dict[str, Any]]) -> No
     # Table statements (one executemany), not ORM bulk inserts, which split the batch by the
     # columns that happen to be None.
     conn = session.connection()
-    conn.execute(insert(AuditEvent.__table__), events)
-    head_table = AuditHead.__table__
-    conn.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_INSERT_EVENTS, events)
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+
+
+# Built once (every write transaction runs them): see identity.service._PRINCIPAL_BY_TOKEN.
+_HEAD_FOR_UPDATE = (select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+                    .with_for_update())
+_INSERT_EVENTS = insert(AuditEvent.__table__)
+_MOVE_HEAD = (update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -41,11 +41,8 @@ def committed(session: Session, keys: Iterable[SiteKey], start_on: date, end_on:
     if not keys:
         return out
     weeks = weeks_between(start_on, end_on)
-    table = CapacityLedgerRow.__table__
-    rows = session.connection().execute(
-        select(table.c.factory, table.c.partition, table.c.week, table.c.committed_gpu_hours)
-        .where(tuple_(table.c.factory, table.c.partition).in_(keys),
-               table.c.week.between(weeks[0], weeks[-1])))
+    rows = session.connection().execute(_COMMITTED, {"keys": keys, "first": weeks[0],
+                                                     "last": weeks[-1]})
     for factory, partition, week, hours in rows:
         out[(factory, partition)][week] = hours
     return out
@@ -54,17 +51,14 @@ def committed(session: Session, keys: Iterable[SiteKey], start_on: date, end_on:
 def lock(session: Session, key: SiteKey, start_on: date, end_on: date) -> dict[date, float]:
     """Lock the partition's ledger rows for the window (creating missing ones) and return them."""
     weeks = weeks_between(start_on, end_on)
-    table = CapacityLedgerRow.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # Core statements, one executemany for the missing rows: a multi-VALUES INSERT compiles
-    # anew for every window length, and the ORM's bulk paths cost more than the I/O here.
+    # One executemany for the missing rows: a multi-VALUES INSERT compiles anew for every
+    # window length, and the ORM's bulk paths cost more than the I/O here.
     connection = session.connection()
-    connection.execute(insert(table).on_conflict_do_nothing(), [
+    connection.execute(_CREATE[connection.dialect.name == "postgresql"], [
         {"factory": key[0], "partition": key[1], "week": w, "committed_gpu_hours": 0.0}
         for w in weeks])
-    rows = connection.execute(select(table.c.week, table.c.committed_gpu_hours).where(
-        table.c.factory == key[0], table.c.partition == key[1],
-        table.c.week.between(weeks[0], weeks[-1])).order_by(table.c.week).with_for_update())
+    rows = connection.execute(_LOCK, {"f": key[0], "p": key[1], "first": weeks[0],
+                                      "last": weeks[-1]})
     return {week: committed_gpu_hours for week, committed_gpu_hours in rows}
 
 
@@ -76,11 +70,23 @@ def add(session: Session, key: SiteKey, gpu_hours: float, start_on: date, end_on
     """
     if gpu_hours == 0:
         return
-    table = CapacityLedgerRow.__table__
-    session.connection().execute(
-        update(table).where(table.c.factory == bindparam("f"),
-                            table.c.partition == bindparam("p"),
-                            table.c.week == bindparam("w"))
-        .values(committed_gpu_hours=table.c.committed_gpu_hours + bindparam("share")),
-        [{"f": key[0], "p": key[1], "w": week, "share": spread(gpu_hours, start_on, end_on, week)}
-         for week in weeks_between(start_on, end_on)])
+    session.connection().execute(_ADD, [
+        {"f": key[0], "p": key[1], "w": week, "share": spread(gpu_hours, start_on, end_on, week)}
+        for week in weeks_between(start_on, end_on)])
+
+
+# Built once (every acceptance runs them): see identity.service._PRINCIPAL_BY_TOKEN. Ledger
+# rows are never loaded as ORM objects, so Core statements need no session synchronisation.
+_T = CapacityLedgerRow.__table__
+_COMMITTED = select(_T.c.factory, _T.c.partition, _T.c.week, _T.c.committed_gpu_hours).where(
+    tuple_(_T.c.factory, _T.c.partition).in_(bindparam("keys", expanding=True)),
+    _T.c.week.between(bindparam("first"), bindparam("last")))
+_CREATE = {postgresql: (pg_insert if postgresql else sqlite_insert)(_T).on_conflict_do_nothing()
+           for postgresql in (False, True)}
+_LOCK = (select(_T.c.week, _T.c.committed_gpu_hours)
+         .where(_T.c.factory == bindparam("f"), _T.c.partition == bindparam("p"),
+                _T.c.week.between(bindparam("first"), bindparam("last")))
+         .order_by(_T.c.week).with_for_update())
+_ADD = (update(_T).where(_T.c.factory == bindparam("f"), _T.c.partition == bindparam("p"),
+                         _T.c.week == bindparam("w"))
+        .values(committed_gpu_hours=_T.c.committed_gpu_hours + bindparam("share")))

@@ -193,6 +193,9 @@ def load_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = None
     return Federation(factories=factories, gpu_specs=tuple(gpu_specs), maintenance=windows)
 
 
+_REVISION = select(Installation.federation_revision).where(Installation.id == 1)
+
+
 class _Loaded(NamedTuple):
     revision: int
     gpu_specs: tuple[GpuSpec, ...]
@@ -218,8 +221,7 @@ def current_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = N
 
         gpu_specs = default_catalogue().federation.gpu_specs
     specs = tuple(gpu_specs)
-    revision = session.execute(select(Installation.federation_revision)
-                               .where(Installation.id == 1)).scalar()
+    revision = session.execute(_REVISION).scalar()
     engine = session.get_bind()
     cached = _LOADED.get(engine) if isinstance(engine, Engine) else None
     if (cached is not None and revision is not None and cached.revision == revision

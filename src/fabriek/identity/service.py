@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Select, String, bindparam, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,24 @@ def issue_token(
     return token
 
 
+def _principal_by_token() -> Select[Any]:
+    roles = (select(func.aggregate_strings(cast(UserRole.role, String), ","))
+             .where(UserRole.user_id == User.id).scalar_subquery())
+    memberships = (select(func.aggregate_strings(
+        cast(Membership.organisation_id, String).concat(":").concat(
+            cast(Membership.role, String)), ","))
+        .where(Membership.user_id == User.id).scalar_subquery())
+    return (select(User.id, User.email, User.is_active, ApiToken.expires_at, ApiToken.revoked_at,
+                   roles, memberships)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == bindparam("token_hash")))
+
+
+# Built once: every request runs it, and a statement object keeps its cache key, while a new
+# one is walked again each time to find its compiled form.
+_PRINCIPAL_BY_TOKEN = _principal_by_token()
+
+
 def principal_for_token(session: Session, token: str, *, now: datetime | None = None
                         ) -> Principal | None:
     """The person a token belongs to, or None if it is unknown, revoked, expired or inactive.
@@ -67,18 +86,7 @@ def principal_for_token(session: Session, token: str, *, now: datetime | None = 
     two aggregated strings (role values and organisation ids contain no ',' or ':').
     """
     now = now or utcnow()
-    roles = (select(func.aggregate_strings(cast(UserRole.role, String), ","))
-             .where(UserRole.user_id == User.id).scalar_subquery())
-    memberships = (select(func.aggregate_strings(
-        cast(Membership.organisation_id, String).concat(":").concat(
-            cast(Membership.role, String)), ","))
-        .where(Membership.user_id == User.id).scalar_subquery())
-    row = session.execute(
-        select(User.id, User.email, User.is_active, ApiToken.expires_at, ApiToken.revoked_at,
-               roles, memberships)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token))
-    ).first()
+    row = session.execute(_PRINCIPAL_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     user_id, email, is_active, expires_at, revoked_at, role_list, membership_list = row
