@@ -769,7 +769,7 @@ def start_py_spy(server_pid: int, out_dir: Path, duration: float
     for name, extra in (("cpu", ["--gil"]), ("wall", [])):
         spies.append(subprocess.Popen(
             [exe, "record", "--pid", str(server_pid), "--subprocesses", "--nonblocking",
-             "--rate", "100", "--duration", str(max(1, int(duration))), "--format", "raw",
+             "--rate", os.environ.get("PYSPY_RATE", "100"), "--duration", str(max(1, int(duration))), "--format", "raw",
              "--output", str(out_dir / f"{name}.txt"), *extra],
             stdout=subprocess.DEVNULL, stderr=open(out_dir / f"py-spy-{name}.log", "wb")))  # noqa: SIM115
     return spies

@@ -195,3 +195,13 @@ def test_concurrent_creates_with_the_same_key_make_one_proposal(
         [""] + ["true"] * (workers - 1))
     assert _count(database, Proposal) == 1
     assert h.audit_actions(database, "proposal.drafted") == 1
+
+
+def test_acting_posts_retried_with_the_same_key_act_once(app_client, database, applicant):
+    org = h.org(app_client, applicant, vouch=False)
+    headers = {**applicant.headers, "Idempotency-Key": "vouch-once"}
+    first = app_client.post(f"{API}/organisations/{org}/vouch", headers=headers)
+    retry = app_client.post(f"{API}/organisations/{org}/vouch", headers=headers)
+    assert first.status_code == retry.status_code == 200, retry.text
+    assert retry.json() == first.json() and retry.headers["Idempotent-Replayed"] == "true"
+    assert h.audit_actions(database, "organisation.vouched") == 1

@@ -168,3 +168,26 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_limit(client, steward,
     problem(r, 413, "too_large")
     assert row_counts(database) == before and blob_files(datalab) == []
     assert not list((datalab.store.root / "tmp").iterdir())
+
+
+def test_an_upload_retried_with_its_idempotency_key_gets_the_first_answer(
+        client, steward, datalab, database):
+    publish(client, steward)
+    key = {"Idempotency-Key": "vitals-2026-11-21"}
+    first = upload(client, steward, "icu-vitals", "vitals.csv", CSV, **key)
+    assert first.status_code == 201, first.text
+    counts = row_counts(database)
+
+    retry = upload(client, steward, "icu-vitals", "vitals.csv", CSV, **key)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert row_counts(database) == counts and len(blob_files(datalab)) == 1
+    # The same key with other bytes is another request: refused, nothing kept.
+    other = upload(client, steward, "icu-vitals", "vitals.csv", CSV + b"luxprovide,LU,800\n",
+                   **key)
+    problem(other, 409, "conflict")
+    assert row_counts(database) == counts and len(blob_files(datalab)) == 1
+    # Without the key, a second upload of the name is a conflict, as before.
+    problem(upload(client, steward, "icu-vitals", "vitals.csv", CSV), 409, "conflict")

@@ -190,6 +190,25 @@ _STORE = (update(_KEYS).where(_KEYS.c.id == bindparam("row_id"))
           .values(status_code=bindparam("status_code"), response=bindparam("response")))
 
 
+def key_used(session: Session, principal: Principal, key: str) -> bool:
+    return session.execute(select(IdempotencyKey.id).where(
+        IdempotencyKey.user_id == principal.user_id, IdempotencyKey.key == key)).first() \
+        is not None
+
+
+def replay(session: Session, principal: Principal, key: str, request: Request, body: Any
+           ) -> JSONResponse | None:
+    """The stored response of an earlier request with this Idempotency-Key, or None when the
+    key is new. Raises Conflict when it was used for another request or is still running."""
+    if not key_used(session, principal, key):
+        return None
+    stored = _stored(session, principal, key, _fingerprint(request, body))
+    if stored is None:
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry in "
+                       "a moment")
+    return stored
+
+
 def _stored(session: Session, principal: Principal, key: str, fingerprint: str
             ) -> JSONResponse | None:
     existing = session.execute(select(IdempotencyKey).where(

@@ -24,6 +24,8 @@ from fabriek.api.deps import (
     WriteSession,
     commit_and_respond,
     idempotent,
+    key_used,
+    replay,
 )
 from fabriek.api.pagination import After, Limit, Page, page
 from fabriek.api.problems import problem
@@ -114,10 +116,11 @@ def update_dataset(slug: str, body: DatasetUpdate, session: WriteSession, princi
 
 
 @router.post("/datasets/{slug}/withdraw", response_model=DatasetRead)
-def withdraw_dataset(slug: str, body: Withdrawal, session: WriteSession, principal: Writer,
-                     cfg: Config):  # type: ignore[no-untyped-def]
+def withdraw_dataset(slug: str, body: Withdrawal, request: Request, session: WriteSession,
+                     principal: Writer, cfg: Config, key: IdempotencyHeader = None
+                     ):  # type: ignore[no-untyped-def]
     """Take the dataset out of the catalogue; its grants, requests and read log stay."""
-    return commit_and_respond(session, service.dataset_view(
+    return idempotent(request, session, principal, key, body, lambda: service.dataset_view(
         session, cfg, service.withdraw_dataset(session, principal, slug, reason=body.reason)))
 
 
@@ -153,6 +156,7 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
                      alias="X-Checksum-Sha256", max_length=80,
                      description="The file's SHA-256 (hex); the upload is refused if the "
                                  "received bytes differ.")] = None,
+                 key: IdempotencyHeader = None,
                  ):  # type: ignore[no-untyped-def]
     """A steward uploads one file of the dataset as the raw request body (streamed to the
     store, never held in memory). Refused before reading when the name, format, declared
@@ -161,6 +165,24 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
     db = request.app.state.db
     declared = _declared_length(request)
     expected = normalise_sha256(checksum) if checksum else None
+
+    def retried() -> bool:
+        with db.unit_of_work(readonly=True) as s:
+            return key_used(s, principal, key)  # type: ignore[arg-type]
+
+    if key is not None and await run_in_threadpool(retried):
+        # A retry: its name is taken by the first upload, so only its bytes are read, to
+        # tell the same file (the first response again) from another one (409).
+        digest = await _sha256_of_body(request, cfg.max_upload_bytes)
+
+        def answer():  # type: ignore[no-untyped-def]
+            with db.unit_of_work(readonly=True) as s:
+                return replay(s, principal, key, request, _upload_facts(file_name, title,
+                                                                        digest))
+
+        stored = await run_in_threadpool(answer)
+        if stored is not None:
+            return stored
 
     def precheck():  # type: ignore[no-untyped-def]
         with db.unit_of_work(readonly=True) as s:
@@ -194,18 +216,22 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
         raise
 
     def record():  # type: ignore[no-untyped-def]
+        def produce() -> DistributionRead:
+            # Checked again in the write transaction: another upload may have taken the
+            # name, or the person lost the role, while the body streamed.
+            dataset, name2, fmt2 = service.prepare_upload(s, principal, slug, file_name,
+                                                          cfg=cfg)
+            try:
+                dist = service.add_distribution(s, principal, dataset, name2, fmt2, blob,
+                                                title=title)
+            except IntegrityError as exc:  # a concurrent upload of the same name won
+                raise Conflict(f"dataset {slug} already has a file named {name2}") from exc
+            return service.distribution_view(dataset, dist)
+
         try:
             with db.unit_of_work() as s:
-                # Checked again in the write transaction: another upload may have taken the
-                # name, or the person lost the role, while the body streamed.
-                dataset, name2, fmt2 = service.prepare_upload(s, principal, slug, file_name,
-                                                              cfg=cfg)
-                try:
-                    dist = service.add_distribution(s, principal, dataset, name2, fmt2, blob,
-                                                    title=title)
-                except IntegrityError as exc:  # a concurrent upload of the same name won
-                    raise Conflict(f"dataset {slug} already has a file named {name2}") from exc
-                return service.distribution_view(dataset, dist)
+                return idempotent(request, s, principal, key,
+                                  _upload_facts(file_name, title, blob.sha256), produce, 201)
         except BaseException:
             if blob.new:
                 with db.unit_of_work(readonly=True) as s:
@@ -213,9 +239,25 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
                         cfg.store.delete(blob.key)
             raise
 
-    view = await run_in_threadpool(record)
-    return Response(view.model_dump_json(), status_code=201, media_type="application/json",
-                    headers={"X-Checksum-Sha256": blob.sha256})
+    response = await run_in_threadpool(record)
+    response.headers["X-Checksum-Sha256"] = blob.sha256
+    return response
+
+
+def _upload_facts(file_name: str, title: str, sha256: str) -> dict[str, str]:
+    """What an Idempotency-Key is bound to for an upload: the query and the bytes' hash."""
+    return {"file_name": file_name, "title": title, "sha256": sha256}
+
+
+async def _sha256_of_body(request: Request, limit: int) -> str:
+    digest, size = hashlib.sha256(), 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the file is larger than the limit of {limit} bytes",
+                           limit_bytes=limit)
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @router.delete("/datasets/{slug}/distributions/{distribution_id}", status_code=204)
@@ -327,19 +369,21 @@ def show_request(request_id: int, session: ReadSession, principal: Reader
 
 
 @router.post("/requests/{request_id}/decision", response_model=AccessRequestRead)
-def decide(request_id: int, body: Decision, session: WriteSession, principal: Writer,
-           cfg: Config):  # type: ignore[no-untyped-def]
+def decide(request_id: int, body: Decision, request: Request, session: WriteSession,
+           principal: Writer, cfg: Config, key: IdempotencyHeader = None
+           ):  # type: ignore[no-untyped-def]
     """A steward of the dataset approves (a grant until the requested day, or an earlier
     one) or rejects, with reasons."""
-    row, _ = grants.decide(session, principal, request_id, body, cfg=cfg)
-    return commit_and_respond(session, grants.request_view(session, row))
+    return idempotent(request, session, principal, key, body, lambda: grants.request_view(
+        session, grants.decide(session, principal, request_id, body, cfg=cfg)[0]))
 
 
 @router.post("/requests/{request_id}/withdraw", response_model=AccessRequestRead)
-def withdraw_request(request_id: int, body: Withdrawal, session: WriteSession,
-                     principal: Writer):  # type: ignore[no-untyped-def]
-    row = grants.withdraw(session, principal, request_id, reason=body.reason)
-    return commit_and_respond(session, grants.request_view(session, row))
+def withdraw_request(request_id: int, body: Withdrawal, request: Request,
+                     session: WriteSession, principal: Writer, key: IdempotencyHeader = None
+                     ):  # type: ignore[no-untyped-def]
+    return idempotent(request, session, principal, key, body, lambda: grants.request_view(
+        session, grants.withdraw(session, principal, request_id, reason=body.reason)))
 
 
 # --- grants -----------------------------------------------------------------------------------
@@ -363,11 +407,11 @@ def show_grant(grant_id: int, session: ReadSession, principal: Reader) -> GrantR
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=GrantRead)
-def revoke(grant_id: int, body: Revocation, session: WriteSession,
-           principal: Writer):  # type: ignore[no-untyped-def]
+def revoke(grant_id: int, body: Revocation, request: Request, session: WriteSession,
+           principal: Writer, key: IdempotencyHeader = None):  # type: ignore[no-untyped-def]
     """A steward of the dataset ends the grant now, with a reason."""
-    grant = grants.revoke(session, principal, grant_id, reason=body.reason)
-    return commit_and_respond(session, grants.grant_view(session, grant))
+    return idempotent(request, session, principal, key, body, lambda: grants.grant_view(
+        session, grants.revoke(session, principal, grant_id, reason=body.reason)))
 
 
 @router.post("/grants/sweep", response_model=SweepResult)

@@ -16,7 +16,6 @@ from fabriek.api.deps import (
     ReadSession,
     Writer,
     WriteSession,
-    commit_and_respond,
     idempotent,
 )
 from fabriek.api.pagination import After, Limit, Page, page
@@ -59,9 +58,9 @@ def show(job_id: int, session: ReadSession, principal: Reader) -> JobRead:
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobRead)
-def cancel(job_id: int, request: Request, session: WriteSession, principal: Writer
-           ):  # type: ignore[no-untyped-def]
-    response = commit_and_respond(session, service.job_view(
+def cancel(job_id: int, request: Request, session: WriteSession, principal: Writer,
+           key: IdempotencyHeader = None):  # type: ignore[no-untyped-def]
+    response = idempotent(request, session, principal, key, None, lambda: service.job_view(
         service.cancel_job(session, principal, job_id)))
     _wake(request)
     return response

@@ -81,11 +81,11 @@ def update(organisation_id: int, body: OrganisationUpdate, session: WriteSession
 
 
 @router.post("/{organisation_id}/vouch", response_model=OrganisationRead)
-def vouch(organisation_id: int, session: WriteSession, principal: Writer, access: Access
-          ):  # type: ignore[no-untyped-def]
+def vouch(organisation_id: int, request: Request, session: WriteSession, principal: Writer,
+          access: Access, key: IdempotencyHeader = None):  # type: ignore[no-untyped-def]
     """An organisation admin vouches that the facts (country, type, size) are true."""
-    org = service.vouch_organisation(session, principal, organisation_id)
-    return commit_and_respond(session, organisation_view(org, access))
+    return idempotent(request, session, principal, key, None, lambda: organisation_view(
+        service.vouch_organisation(session, principal, organisation_id), access))
 
 
 @router.get("/{organisation_id}/members", response_model=list[MembershipRead])
