@@ -96,6 +96,33 @@ def test_concurrent_acceptances_never_over_commit_a_partition(app_client, make_p
     assert max(rows.values()) == pytest.approx(2 * 2000 * 7 / days)  # two full weeks' shares
 
 
+def test_an_acceptance_that_loses_the_race_keeps_no_allocation(app_client, make_person,
+                                                               database, monkeypatch):
+    """The referral is ranked without a lock; when the partition filled up meanwhile, the
+    re-check under lock refuses, the allocation written before the take goes again, and the
+    proposal is rejected with the reason."""
+    _set_nodes(database, "local", "gpu", 1)  # 4 GPUs: two Playground grants fill the window
+    monday = _next_monday().isoformat()
+    people = [make_person(f"r{i}@lumen.example") for i in range(3)]
+    orgs = [h.org(app_client, p, registration_id=f"KVK-2000000{i}")
+            for i, p in enumerate(people)]
+    for person, org in zip(people[:2], orgs[:2], strict=True):
+        h.accepted(app_client, person, org, start_on=monday)
+    late = h.draft(app_client, people[2], orgs[2], "playground", start_on=monday)
+    # What the ranking (and the capacity check) saw: an empty ledger, as if the two
+    # acceptances committed after it looked.
+    monkeypatch.setattr("fabriek.federation.ledger.committed", lambda *a, **k: {})
+
+    decided = h.submit(app_client, people[2], late["id"], "rejected")
+
+    assert "re-checked under lock" in decided["decision_reasons"], decided
+    assert decided["allocation_ids"] == []
+    with database.unit_of_work(readonly=True) as s:
+        assert len(s.execute(select(Allocation)).scalars().all()) == 2
+        assert len(s.execute(select(AllocationSite)).scalars().all()) == 2
+    _ledger_is_consistent(database, ("local", "gpu"), 4)
+
+
 def test_referral_explains_each_score_and_is_private(app_client, make_person):
     anna, bob = make_person("anna@lumen.example"), make_person("bob@delta.example")
     org_id = h.org(app_client, anna)
