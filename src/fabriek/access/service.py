@@ -61,7 +61,7 @@ S = ProposalState
 _KNOWN = "fabriek_known_children"
 
 
-class CheckResult(NamedTuple):
+class StoredCheck(NamedTuple):
     """A check run as stored (CheckRun's columns but its id), without an ORM object's cost."""
 
     proposal_id: int
@@ -75,11 +75,11 @@ class CheckResult(NamedTuple):
 
 @dataclass(frozen=True)
 class _Known:
-    checks: list[CheckResult]
+    checks: list[StoredCheck]
     allocation_ids: list[int]
 
 
-def _know(session: Session, proposal: Proposal, checks: list[CheckResult],
+def _know(session: Session, proposal: Proposal, checks: list[StoredCheck],
           allocation_ids: list[int]) -> None:
     session.info.setdefault(_KNOWN, {})[proposal.id] = _Known(checks, allocation_ids)
 
@@ -89,10 +89,20 @@ def _known(session: Session, proposal_id: int) -> _Known | None:
     return session.info.get(_KNOWN, {}).get(proposal_id)
 
 
+_HELD = "fabriek_held_objects"
+
+
+def _hold(session: Session, *objects: object) -> None:
+    """Keep objects alive until the transaction ends: the session's identity map holds them
+    only weakly, and the next `session.get` of one would read it from the database again."""
+    session.info.setdefault(_HELD, []).extend(objects)
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_known(session: Session) -> None:
     session.info.pop(_KNOWN, None)
+    session.info.pop(_HELD, None)
 
 
 def _default_checks() -> tuple[AdmissionCheck, ...]:
@@ -335,6 +345,7 @@ def create_proposal(session: Session, principal: Principal, data: ProposalCreate
            subject_id=proposal.id, organisation_id=org.id, to_state=S.draft.value,
            data={"mode": mode.id, "gpu_hours": data.gpu_hours})
     _know(session, proposal, [], [])
+    _hold(session, org)  # submitting in the same transaction reads it again
     return proposal
 
 
@@ -440,13 +451,13 @@ def proposal_referral(session: Session, principal: Principal, proposal_id: int, 
 
 
 def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-                now: datetime, ctx: CheckContext | None = None) -> list[CheckResult]:
+                now: datetime, ctx: CheckContext | None = None) -> list[StoredCheck]:
     ctx = ctx or _context(session, proposal, mode, config, now)
     known = _known(session, proposal.id)
     earlier = (max((c.attempt for c in known.checks), default=0) if known is not None else
                session.execute(select(func.max(CheckRun.attempt)).where(
                    CheckRun.proposal_id == proposal.id)).scalar() or 0)
-    results = [CheckResult(proposal.id, earlier + 1, r.check, r.passed, r.rule, r.message, now)
+    results = [StoredCheck(proposal.id, earlier + 1, r.check, r.passed, r.rule, r.message, now)
                for r in (check(ctx) for check in config.checks)]
     # One executemany of the table, not one ORM INSERT ... RETURNING per row: nothing needs
     # the rows' ids.
