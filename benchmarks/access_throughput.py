@@ -465,6 +465,14 @@ TRANSPORT_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunEr
                     httpx.HTTPError)  # OSError covers TimeoutError and connection resets
 
 
+def expect_accepted(status: int, data: bytes, expected_status: int) -> None:
+    """The answer is the proposal, accepted, with its allocation; else a ProtocolError."""
+    out = json.loads(data) if data else {}
+    if status != expected_status or out.get("state") != "accepted" \
+            or not out.get("allocation_ids"):
+        raise ProtocolError(f"{status} state={out.get('state')!r} {data[:300]!r}")
+
+
 async def run_phase(base_url: str, people: list[Applicant], *, warmup: float, duration: float,
                     count: int | None, work: str, client_kind: str = "raw",
                     flow: str = "one-request") -> tuple[Recorder, float, float]:
@@ -515,11 +523,7 @@ async def run_phase(base_url: str, people: list[Applicant], *, warmup: float, du
                         status, data = await conn.request("POST", "/api/v1/proposals", body, {
                             **headers, "Idempotency-Key": uuid.uuid4().hex})
                         t1 = time.perf_counter()
-                        out = json.loads(data) if data else {}
-                        if status != 201 or out.get("state") != "accepted" \
-                                or not out.get("allocation_ids"):
-                            raise ProtocolError(f"{status} state={out.get('state')!r} "
-                                                f"{data[:300]!r}")
+                        expect_accepted(status, data, 201)
                     except ProtocolError as exc:
                         rec.error("apply", str(exc).split(" ", 1)[0], str(exc))
                         continue
@@ -566,11 +570,7 @@ async def run_phase(base_url: str, people: list[Applicant], *, warmup: float, du
                             "POST", f"/api/v1/proposals/{out['id']}/submit", b"",
                             {"Authorization": auth, "Idempotency-Key": uuid.uuid4().hex})
                         t2 = time.perf_counter()
-                        out = json.loads(data) if data else {}
-                        if status != 200 or out.get("state") != "accepted" \
-                                or not out.get("allocation_ids"):
-                            raise ProtocolError(f"{status} state={out.get('state')!r} "
-                                                f"{data[:300]!r}")
+                        expect_accepted(status, data, 200)
                     except ProtocolError as exc:
                         rec.error(kind, str(exc).split(" ", 1)[0], str(exc))
                         continue
@@ -769,7 +769,7 @@ def start_py_spy(server_pid: int, out_dir: Path, duration: float
     for name, extra in (("cpu", ["--gil"]), ("wall", [])):
         spies.append(subprocess.Popen(
             [exe, "record", "--pid", str(server_pid), "--subprocesses", "--nonblocking",
-             "--rate", os.environ.get("PYSPY_RATE", "100"), "--duration", str(max(1, int(duration))), "--format", "raw",
+             "--rate", "100", "--duration", str(max(1, int(duration))), "--format", "raw",
              "--output", str(out_dir / f"{name}.txt"), *extra],
             stdout=subprocess.DEVNULL, stderr=open(out_dir / f"py-spy-{name}.log", "wb")))  # noqa: SIM115
     return spies
