@@ -21,9 +21,6 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   apt_install "Debian's Chromium for the browser tests" chromium
 fi
-if [ ! -e /usr/share/dictd/freedict-nld-eng.index ]; then
-  apt_install "FreeDict's Dutch-English dictionary for the AI Act search" dict-freedict-nld-eng
-fi
 
 # Node.js for tests/e2e's npm packages (oidc-provider 9, axe-core 4). oidc-provider 9 needs
 # Node 20.18+ (URL.parse); Debian 12's own nodejs is 18 and fails, so where the machine has

@@ -10,15 +10,8 @@ question is then also searched in English: its terms are replaced by their likel
 terms (for BM25) and by a readable English pseudo-question (for the English sentence
 embeddings, which know little Dutch).
 
-The Act's words only: where FreeDict's Dutch → English dictionary is installed (dictionary.py,
-Debian's `dict-freedict-nld-eng`), the Dutch stems the learned table does not know get the
-dictionary's translations that the Act's English text uses ("leger" → "army"). Without it the
-table is the Act's alone.
-
 The table is built once, with the index, and cached in the cache directory under a key made of
-both texts' hashes, this module's TRANSLATION_VERSION, the stemmer's version and the
-dictionary's path, size and modification time ("none" without it), so installing or removing
-the dictionary rebuilds it.
+both texts' hashes, this module's TRANSLATION_VERSION and the stemmer's version.
 
 Model 1 is a few numpy passes (about 1 s for the Act); NLTK's `IBMModel1` would have added
 NLTK (a large dependency, not otherwise used) to the core install, in plain Python loops that
@@ -40,37 +33,28 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from fabriek.compliance.search import dictionary as lexicon
 from fabriek.compliance.search.corpus import Unit, load_units, text_hash
 from fabriek.compliance.search.text import terms, words
 
-TRANSLATION_VERSION = "2"
+TRANSLATION_VERSION = "1"
 ITERATIONS = 8  # EM rounds; the table barely changes after about six
 KEEP = 4  # English terms kept per Dutch term
 MIN_PROBABILITY = 0.05
 _NULL = ""  # the empty Dutch word: English words with no counterpart align to it
 
 
-_SYSTEM = Path("<system>")  # the dictionary the system has, if any (dictionary.default_index)
-
-
-def _dictionary(dictionary: Path | None) -> Path | None:
-    return lexicon.default_index() if dictionary == _SYSTEM else dictionary
-
-
-def cache_key(dictionary: Path | None = _SYSTEM) -> str:
+def cache_key() -> str:
     parts = [
         text_hash("nl"),
         text_hash("en"),
         TRANSLATION_VERSION,
         getattr(snowballstemmer, "__version__", "?"),
-        lexicon.fingerprint(_dictionary(dictionary)),
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def table_path(cache_dir: Path, dictionary: Path | None = _SYSTEM) -> Path:
-    return cache_dir / f"act-translation-nl-en-{cache_key(dictionary)}.json"
+def table_path(cache_dir: Path) -> Path:
+    return cache_dir / f"act-translation-nl-en-{cache_key()}.json"
 
 
 def _unit_text(unit: Unit) -> str:
@@ -170,20 +154,13 @@ class TranslationTable:
         self.table, self.surface = table, surface
 
     @classmethod
-    def open(cls, cache_dir: Path, dictionary: Path | None = _SYSTEM) -> TranslationTable:
-        """The cached table, learned from the packaged texts first when missing or stale, with
-        the dictionary's translations for the stems the Act leaves out (`dictionary`: a dictd
-        .index file, None for none, by default the system's when installed)."""
-        dictionary = _dictionary(dictionary)
-        path = table_path(cache_dir, dictionary)
+    def open(cls, cache_dir: Path) -> TranslationTable:
+        """The cached table, learned from the packaged texts first when missing or stale."""
+        path = table_path(cache_dir)
         if not path.exists():
             english = load_units("en")
             table = ibm_model1(sentence_pairs(load_units("nl"), english))
-            surface = surface_forms(english)
-            added = add_dictionary(table, surface, dictionary) if dictionary else 0
-            _write_atomically(path, {"table": table, "surface": surface,
-                                     "dictionary": {"path": str(dictionary or ""),
-                                                    "stems_added": added}})
+            _write_atomically(path, {"table": table, "surface": surface_forms(english)})
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(data["table"], data["surface"])
 
@@ -210,27 +187,6 @@ class TranslationTable:
                 weights[e] = weights.get(e, 0.0) + p
         pseudo = " ".join(self.surface.get(e, e) for e in ordered)
         return Translation(ordered, weights, pseudo)
-
-
-def add_dictionary(
-    table: dict[str, dict[str, float]], surface: dict[str, str], dictionary: Path
-) -> int:
-    """Add the dictionary's translations (English stems the Act uses) of the Dutch stems the
-    table does not know; the number of stems added. (Putting them first also for stems the
-    table knows badly, best probability below 0.1–0.3, changed nothing on dev.)"""
-    found = lexicon.translations(
-        dictionary,
-        dutch_stem=lambda w: next(iter(terms(w, "nl")), ""),
-        english_terms=lambda t: terms(t, "en"),
-        english_vocabulary=surface,
-        keep=KEEP,
-    )
-    added = 0
-    for f, es in found.items():
-        if f not in table:
-            table[f] = es
-            added += 1
-    return added
 
 
 def _write_atomically(path: Path, data: object) -> None:
