@@ -36,7 +36,11 @@ import yaml
 from fabriek.compliance.search import ActSearch
 from fabriek.compliance.search.semantic import missing_packages
 
-QUESTIONS = Path(__file__).resolve().parent.parent / "tests/compliance/eval/questions.yaml"
+EVAL = Path(__file__).resolve().parent.parent / "tests/compliance/eval"
+QUESTIONS = EVAL / "questions.yaml"
+# Written later by someone who saw neither questions.yaml, nor the glossary, nor the ranking
+# code (split "independent"): never tuned on, and kept out of "all".
+INDEPENDENT = EVAL / "questions-independent.yaml"
 K = 5
 DEPTH = 20
 
@@ -81,7 +85,7 @@ def run(search: ActSearch, questions: list[dict[str, Any]], langs: list[str],
             elapsed = (time.perf_counter() - start) * 1000
             ranked = [p.item for p in answer.results]
             recall, hit, rr = score(ranked, q["expected"])
-            for split in (q["split"], "all"):
+            for split in (q["split"],) if q["split"] == "independent" else (q["split"], "all"):
                 t = tallies.setdefault((lang, split), Tally())
                 t.recall.append(recall)
                 t.hit.append(hit)
@@ -111,7 +115,7 @@ def main() -> None:
         print(f"semantic re-ranking not installed ({', '.join(missing_packages())}): "
               "measuring full text only", file=sys.stderr)
         modes = ["full-text"]
-    questions = load_questions()
+    questions = load_questions() + (load_questions(INDEPENDENT) if INDEPENDENT.exists() else [])
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache_dir or Path(tmp)
         report: dict[str, Any] = {"questions": len(questions), "k": K, "modes": {}}
@@ -130,14 +134,14 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"{len(questions)} questions per language, k={K}")
-    header = f"{'mode':<10} {'lang':<4} {'split':<5} {'n':>3} {'recall@5':>8} {'hit@5':>6} " \
+    header = f"{'mode':<10} {'lang':<4} {'split':<11} {'n':>3} {'recall@5':>8} {'hit@5':>6} " \
              f"{'MRR':>6} {'p50 ms':>7} {'p95 ms':>7} {'lang ok':>7}"
     print(header)
     for mode, data in report["modes"].items():
         for lang, splits in data["results"].items():
-            for split in ("dev", "test", "all"):
+            for split in [x for x in ("dev", "test", "all", "independent") if x in splits]:
                 s = splits[split]
-                print(f"{mode:<10} {lang:<4} {split:<5} {s['n']:>3} {s['recall@5']:>8.3f} "
+                print(f"{mode:<10} {lang:<4} {split:<11} {s['n']:>3} {s['recall@5']:>8.3f} "
                       f"{s['hit@5']:>6.3f} {s['mrr']:>6.3f} {s['p50_ms']:>7.1f} "
                       f"{s['p95_ms']:>7.1f} {s['language']:>7.3f}")
         print(f"{mode:<10} index (and embeddings) open or build: {data['open_or_build_s']} s")
