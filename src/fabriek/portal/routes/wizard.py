@@ -19,7 +19,7 @@ from fabriek.access import rules
 from fabriek.access import service as access
 from fabriek.access.enums import ProposalState
 from fabriek.access.models import Proposal
-from fabriek.access.schemas import ProposalCreate, ProposalUpdate
+from fabriek.access.schemas import FOLLOW_UPS, ProposalCreate, ProposalUpdate
 from fabriek.access.service import AccessConfig
 from fabriek.access.suggest import RequestFacts, Suggestion, suggest_mode
 from fabriek.compliance import service as compliance
@@ -245,7 +245,8 @@ def update_proposal(request: Request, principal: User, form: Form, proposal_id: 
         return _form_page(request, org, typed, proposal_id=proposal.id, status_code=400,
                           problems=problems)
     # Every field is sent, so clearing an optional one (a GPU model) clears it in the draft.
-    changes = ProposalUpdate.model_validate(data.model_dump(exclude={"organisation_id"}))
+    changes = ProposalUpdate.model_validate(
+        data.model_dump(exclude={"organisation_id", *FOLLOW_UPS}))
     try:
         web.in_transaction(request, lambda s: access.update_proposal(
             s, principal, proposal.id, changes, config=config_of(request)))
