@@ -170,11 +170,7 @@ def idempotent(
                                      "fingerprint": fingerprint, "created_at": utcnow()}
                              ).scalar()
     if row_id is None:
-        stored = _stored(session, principal, key, fingerprint)
-        if stored is None:
-            raise Conflict("a request with this Idempotency-Key is still being processed; "
-                           "retry in a moment")
-        return stored
+        return _replay(session, principal, key, fingerprint)
     content = _json(produce())
     session.execute(_STORE, {"row_id": row_id, "status_code": status_code, "response": content})
     session.commit()
@@ -197,12 +193,15 @@ def key_used(session: Session, principal: Principal, key: str) -> bool:
 
 
 def replay(session: Session, principal: Principal, key: str, request: Request, body: Any
-           ) -> JSONResponse | None:
-    """The stored response of an earlier request with this Idempotency-Key, or None when the
-    key is new. Raises Conflict when it was used for another request or is still running."""
-    if not key_used(session, principal, key):
-        return None
-    stored = _stored(session, principal, key, _fingerprint(request, body))
+           ) -> JSONResponse:
+    """The stored response of the earlier request with this (used: `key_used`)
+    Idempotency-Key. Raises Conflict when it was for another request or is still running."""
+    return _replay(session, principal, key, _fingerprint(request, body))
+
+
+def _replay(session: Session, principal: Principal, key: str, fingerprint: str
+            ) -> JSONResponse:
+    stored = _stored(session, principal, key, fingerprint)
     if stored is None:
         raise Conflict("a request with this Idempotency-Key is still being processed; retry in "
                        "a moment")

@@ -180,9 +180,7 @@ async def upload(slug: str, request: Request, principal: Writer, cfg: Config,
                 return replay(s, principal, key, request, _upload_facts(file_name, title,
                                                                         digest))
 
-        stored = await run_in_threadpool(answer)
-        if stored is not None:
-            return stored
+        return await run_in_threadpool(answer)
 
     def precheck():  # type: ignore[no-untyped-def]
         with db.unit_of_work(readonly=True) as s:
