@@ -3,11 +3,15 @@ request and one transaction; any refused step leaves nothing behind."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from fabriek.access import service
+from fabriek.federation import ledger
 from tests import builders
 from tests.api import helpers as h
 from tests.api.helpers import API
@@ -107,3 +111,68 @@ def test_retry_with_the_same_key_applies_once(app_client, database, applicant):
     assert first.status_code == retry.status_code == 201
     assert retry.json() == first.json()
     assert h.audit_actions(database, "allocation.created") == 1
+
+
+# The referral is ranked in a read-only transaction before the write one (service.rank_ahead).
+# What changes in between must still count.
+
+
+def _between_ranking_and_writing(monkeypatch, change) -> list[object]:  # type: ignore[no-untyped-def]
+    ranked: list[object] = []
+
+    def rank_then_change(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ranked.append(real(*args, **kwargs))
+        change()
+        return ranked[-1]
+
+    real = service.rank_ahead
+    monkeypatch.setattr(service, "rank_ahead", rank_then_change)
+    return ranked
+
+
+def test_a_federation_change_after_the_ranking_is_honoured(app_client, database, applicant,
+                                                            monkeypatch):
+    org_id = h.org(app_client, applicant)
+    assessment_id = _assessment(app_client, applicant, org_id)
+
+    def take_the_partition_out() -> None:  # maintenance over the whole window
+        start = datetime.now(UTC) - timedelta(days=1)
+        with database.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO maintenance_windows (factory_id, partition_id, starts_at, ends_at, "
+                "reason, created_at) VALUES ('local', 'gpu', :a, :b, 'rebuild', :a)"),
+                {"a": start, "b": start + timedelta(days=200)})
+
+    ranked = _between_ranking_and_writing(monkeypatch, take_the_partition_out)
+    r = app_client.post(f"{API}/proposals", headers=applicant.headers, json={
+        **builders.proposal(org_id), "self_assessment_id": assessment_id, "submit": True})
+
+    assert len(ranked) == 1 and ranked[0].eligible  # it fitted when it was ranked
+    decided = r.json()
+    assert r.status_code == 201 and decided["state"] == "rejected", decided
+    [failed] = [c for c in decided["checks"] if not c["passed"]]
+    assert failed["check"] == "capacity", failed
+    assert decided["allocation_ids"] == []
+
+
+def test_capacity_taken_after_the_ranking_is_re_checked_under_lock(app_client, database,
+                                                                    applicant, monkeypatch):
+    org_id = h.org(app_client, applicant)
+    assessment_id = _assessment(app_client, applicant, org_id)
+
+    def another_acceptance_fills_the_partition() -> None:
+        first, last = date.today() - timedelta(days=7), date.today() + timedelta(days=120)
+        with database.unit_of_work() as s:
+            ledger.lock(s, ("local", "gpu"), first, last)
+            ledger.add(s, ("local", "gpu"), 1e9, first, last)
+
+    ranked = _between_ranking_and_writing(monkeypatch, another_acceptance_fills_the_partition)
+    r = app_client.post(f"{API}/proposals", headers=applicant.headers, json={
+        **builders.proposal(org_id), "self_assessment_id": assessment_id, "submit": True})
+
+    assert ranked[0].eligible  # the ranking, made before, saw room; the lock sees none
+    decided = r.json()
+    assert r.status_code == 201 and decided["state"] == "rejected", decided
+    assert "re-checked under lock" in decided["decision_reasons"], decided
+    assert decided["allocation_ids"] == []
+    assert h.audit_actions(database, "allocation.created") == 0

@@ -28,6 +28,15 @@ def test_unchanged_federation_is_served_from_memory(database):
         assert current_federation(s) is first
 
 
+def test_read_only_and_write_sessions_share_it(database):
+    # A submission ranks in a read-only session and reuses that ranking in its write session
+    # only while both see the same federation object.
+    with database.unit_of_work(readonly=True) as s:
+        read = current_federation(s)
+    with database.unit_of_work() as s:
+        assert current_federation(s) is read
+
+
 def test_a_write_in_plain_sql_is_seen_by_the_next_reader(database):
     before = _nodes(database)
     with database.engine.begin() as conn:  # not through the services

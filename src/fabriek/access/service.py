@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, event, func, insert, or_, select
+from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fabriek.access import policy as pol
@@ -87,6 +87,13 @@ def _know(session: Session, proposal: Proposal, checks: list[StoredCheck],
 def _known(session: Session, proposal_id: int) -> _Known | None:
     """What this transaction wrote of a proposal it created or submitted, if it did."""
     return session.info.get(_KNOWN, {}).get(proposal_id)
+
+
+def drafted_here(session: Session, proposal_id: int) -> bool:
+    """Whether this transaction drafted the proposal (it has no children in the database).
+
+    True also after a submission in this transaction, which only a draft can have had."""
+    return _known(session, proposal_id) is not None
 
 
 _HELD = "fabriek_held_objects"
@@ -394,7 +401,7 @@ def _decision_due(mode: AccessMode, submitted_at: datetime, cutoff_at: datetime 
 
 
 def _context(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-             now: datetime) -> CheckContext:
+             now: datetime, ranked: Referral | None = None) -> CheckContext:
     org = session.get(Organisation, proposal.organisation_id)
     assert org is not None
     facts = pol.OrganisationFacts(
@@ -414,27 +421,45 @@ def _context(session: Session, proposal: Proposal, mode: AccessMode, config: Acc
                                                  now.date()),
         organisation_vouched=org.vouched_at is not None,
         today=now.date(),
-        extra={"referral": _referral(session, proposal, config, org.country, now),
+        extra={"referral": _referral(session, proposal, config, org.country, now,
+                                     ranked=ranked),
                **{k: v for provide in config.context_providers
                   for k, v in provide(session, proposal).items()}},
     )
 
 
-def _window(proposal: Proposal, now: datetime) -> tuple[date, date]:
+def _window(proposal: Proposal | ProposalCreate, now: datetime) -> tuple[date, date]:
     start = max(proposal.start_on, now.date())
     return start, pol.allocation_end(start, proposal.duration_months)
 
 
-def _referral(session: Session, proposal: Proposal, config: AccessConfig, country: str,
-              now: datetime, gpu_hours: int | None = None) -> Referral:
-    """The factories ranked for the proposal against the capacity ledger (DESIGN §2.2)."""
+def _referral(session: Session, proposal: Proposal | ProposalCreate, config: AccessConfig,
+              country: str, now: datetime, gpu_hours: int | None = None, *,
+              ranked: Referral | None = None) -> Referral:
+    """The factories ranked for the proposal against the capacity ledger (DESIGN §2.2);
+    `ranked` as in referrals.rank."""
     start, end = _window(proposal, now)
     request = referrals.referral_request(
         config.federation, gpu_hours=gpu_hours or proposal.gpu_hours, start_on=start,
         end_on=end, country=country, sector=proposal.sector, gpu_model=proposal.gpu_model,
         gpu_memory_gb=proposal.gpu_memory_gb, datasets=proposal.datasets or (),
         languages=proposal.languages or ())
-    return referrals.rank(session, config.federation, request)
+    return referrals.rank(session, config.federation, request, ranked=ranked)
+
+
+def rank_ahead(session: Session, principal: Principal, data: ProposalCreate, *,
+               config: AccessConfig, now: datetime | None = None) -> Referral | None:
+    """The referral that submitting `data` will rank, ranked now in a read-only transaction.
+
+    A submission passes it to `submit_proposal`, which uses it if nothing it depends on changed
+    meanwhile: ranking is most of a submission's work, and on SQLite the write transaction holds
+    the database's only write lock. None when `data` is for an organisation the principal does
+    not apply for (the write transaction refuses that with its own error).
+    """
+    org = session.get(Organisation, data.organisation_id)
+    if org is None or not rules.is_applicant_of(principal, org.id):
+        return None
+    return _referral(session, data, config, org.country, now or utcnow())
 
 
 def proposal_referral(session: Session, principal: Principal, proposal_id: int, *,
@@ -466,12 +491,14 @@ def _run_checks(session: Session, proposal: Proposal, mode: AccessMode, config: 
 
 
 def submit_proposal(session: Session, principal: Principal, proposal_id: int,
-                    *, config: AccessConfig, now: datetime | None = None) -> Proposal:
+                    *, config: AccessConfig, now: datetime | None = None,
+                    ranked: Referral | None = None) -> Proposal:
     """Submit a draft and run the admission checks.
 
     Steps: draft → submitted; run every admission check and store the results; a failed check
     rejects with its rule and reason; else an automatic mode is accepted (with its allocation),
     a cut-off mode waits for its cut-off, a review mode goes into review.
+    `ranked`: the referral from `rank_ahead`, if the caller ranked before this transaction.
     Raises: NotFound, Forbidden, InvalidTransition.
     """
     now = now or utcnow()
@@ -486,26 +513,27 @@ def submit_proposal(session: Session, principal: Principal, proposal_id: int,
     # The checks read the organisation and earlier attempts, nothing pending here: write the
     # proposal once, with its outcome, instead of once before and once after them.
     with session.no_autoflush:
-        runs, allocation = _admit(session, proposal, mode, config, now)
+        runs, allocation_id = _admit(session, proposal, mode, config, now, ranked)
     # It was a draft: no earlier checks, reviews or allocations (see proposal_view).
-    _know(session, proposal, runs, [allocation.id] if allocation is not None else [])
+    _know(session, proposal, runs, [allocation_id] if allocation_id is not None else [])
     return proposal
 
 
 def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: AccessConfig,
-           now: datetime) -> tuple[list[CheckRun], Allocation | None]:
-    ctx = _context(session, proposal, mode, config, now)
+           now: datetime, ranked: Referral | None = None
+           ) -> tuple[list[StoredCheck], int | None]:
+    ctx = _context(session, proposal, mode, config, now, ranked)
     runs = _run_checks(session, proposal, mode, config, now, ctx)
     failed = [r for r in runs if not r.passed]
     if failed:
         reasons = "; ".join(f"{r.check}: {r.message} [{r.rule}]" for r in failed)
         _reject(session, SYSTEM, proposal, reasons, now)
         return runs, None
-    allocation = None
+    allocation_id = None
     if mode.procedure.kind is ProcedureKind.automatic:
         proposal.decision_due_at = now
         try:
-            allocation = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+            allocation_id = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
                                  "all admission checks passed; decided automatically", now,
                                  referral=ctx.extra["referral"])
         except PolicyRefusal as exc:  # a concurrent acceptance took the room the check saw
@@ -522,7 +550,7 @@ def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: Acces
         proposal.decision_due_at = _decision_due(mode, now, None)
         _transition(session, SYSTEM, proposal, S.in_review,
                     reason="admission checks passed; waiting for review")
-    return runs, allocation
+    return runs, allocation_id
 
 
 def release_cutoff(session: Session, principal: Principal, mode_id: str, *, config: AccessConfig,
@@ -657,9 +685,10 @@ def _accept(session: Session, actor: Principal, proposal: Proposal, mode: Access
             config: AccessConfig, gpu_hours: int, reasons: str, now: datetime, *,
             factory: str | None = None, partition: str | None = None,
             override_reason: str | None = None, referral: Referral | None = None
-            ) -> Allocation:
+            ) -> int:
     """Accept and allocate: the referral's first choice (or the officer's, with a reason) as
-    home site, its capacity taken under lock; further eligible sites valid without capacity."""
+    home site, its capacity taken under lock; further eligible sites valid without capacity.
+    Returns the allocation's id."""
     reduced = gpu_hours < proposal.gpu_hours
     if referral is None or referral.request.gpu_hours != gpu_hours:
         org = session.get(Organisation, proposal.organisation_id)
@@ -671,33 +700,37 @@ def _accept(session: Session, actor: Principal, proposal: Proposal, mode: Access
     # partition waits for them, so as little as possible happens after the take.
     home = referrals.first_choice(referral, gpu_hours, factory=factory, partition=partition,
                                   override_reason=override_reason)
-    allocation = Allocation(
-        proposal_id=proposal.id, organisation_id=proposal.organisation_id, factory=home[0],
-        partition=home[1], gpu_hours=gpu_hours, storage_tb=proposal.storage_tb,
-        start_on=start, end_on=end, priority_class=mode.priority_class,
-        state=AllocationState.active if start <= now.date() else AllocationState.scheduled,
-        created_at=now)
-    session.add(allocation)
-    session.flush()
+    state = AllocationState.active if start <= now.date() else AllocationState.scheduled
+    # Core statements, not an ORM object: nothing in this transaction reads the allocation
+    # back, and an ORM flush here (it also wrote the proposal twice) was a tenth of a
+    # submission's CPU, spent inside the write lock.
+    connection = session.connection()
+    allocation_id = connection.execute(_INSERT_ALLOCATION, {
+        "proposal_id": proposal.id, "organisation_id": proposal.organisation_id,
+        "factory": home[0], "partition": home[1], "gpu_hours": gpu_hours,
+        "gpu_hours_used": 0.0, "storage_tb": proposal.storage_tb, "start_on": start,
+        "end_on": end, "priority_class": mode.priority_class, "state": state,
+        "placement_reason": "", "created_at": now}).scalar_one()
     try:
         plan = referrals.plan_and_take(session, config.federation, referral, gpu_hours,
                                        factory=factory, partition=partition,
                                        override_reason=override_reason)
     except PolicyRefusal:  # every candidate filled up meanwhile: nothing was taken
-        session.delete(allocation)
-        session.flush()
+        connection.execute(_DELETE_ALLOCATION, {"allocation_id": allocation_id})
         raise
-    allocation.factory, allocation.partition = plan.home
-    allocation.placement_reason = plan.reason
+    connection.execute(_PLACE_ALLOCATION, {"allocation_id": allocation_id,
+                                           "home_factory": plan.home[0],
+                                           "home_partition": plan.home[1],
+                                           "reason": plan.reason})
     _transition(session, actor, proposal, S.accepted_reduced if reduced else S.accepted,
                 reason=reasons, data={"gpu_hours_granted": gpu_hours})
     proposal.decision = DecisionOutcome.accept_reduced if reduced else DecisionOutcome.accept
     proposal.decision_reasons, proposal.decided_at = reasons, now
     proposal.gpu_hours_granted = gpu_hours
-    referrals.record_sites(session, allocation, plan)
+    referrals.record_sites(session, allocation_id, gpu_hours, start, plan)
     record(session, actor, "allocation.created", subject_type="allocation",
-           subject_id=allocation.id, organisation_id=proposal.organisation_id,
-           to_state=allocation.state.value,
+           subject_id=allocation_id, organisation_id=proposal.organisation_id,
+           to_state=state.value,
            data={"proposal_id": proposal.id, "gpu_hours": gpu_hours, "factory": plan.home[0],
                  "partition": plan.home[1], "also_valid_at": [f"{f}/{p}" for f, p in plan.extra],
                  "start_on": start.isoformat(), "end_on": end.isoformat(),
@@ -705,11 +738,20 @@ def _accept(session: Session, actor: Principal, proposal: Proposal, mode: Access
     if plan.overridden:
         top = referral.eligible[0] if referral.eligible else None
         record(session, actor, "allocation.referral-overridden", subject_type="allocation",
-               subject_id=allocation.id, organisation_id=proposal.organisation_id,
+               subject_id=allocation_id, organisation_id=proposal.organisation_id,
                reason=override_reason or "",
                data={"referral_first_choice": f"{top.factory_id}/{top.partition_id}"
                      if top else None, "chosen": f"{plan.home[0]}/{plan.home[1]}"})
-    return allocation
+    return allocation_id
+
+
+_ALLOCATIONS = Allocation.__table__
+_INSERT_ALLOCATION = insert(_ALLOCATIONS).returning(_ALLOCATIONS.c.id)
+_DELETE_ALLOCATION = delete(_ALLOCATIONS).where(_ALLOCATIONS.c.id == bindparam("allocation_id"))
+_PLACE_ALLOCATION = (update(_ALLOCATIONS).where(_ALLOCATIONS.c.id == bindparam("allocation_id"))
+                     .values(factory=bindparam("home_factory"),
+                             partition=bindparam("home_partition"),
+                             placement_reason=bindparam("reason")))
 
 
 def _reject(session: Session, actor: Principal, proposal: Proposal, reasons: str,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -48,6 +49,14 @@ def _read_session(request: Request) -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
+
+
+@contextmanager
+def read_only(request: Request) -> Iterator[Session]:
+    """A short read-only transaction inside a route, beside its write session (work done here
+    is not done while holding the write transaction)."""
+    with _db(request).unit_of_work(readonly=True) as session:
+        yield session
 
 
 def _discard(session: Session) -> None:

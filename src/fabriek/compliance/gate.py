@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fabriek.access.checks import CheckContext, CheckResult
@@ -19,6 +19,7 @@ from fabriek.access.enums import ProcedureKind
 from fabriek.access.models import Proposal
 from fabriek.access.service import AccessConfig
 from fabriek.compliance.models import ActAssessment, ProposalAssessment
+from fabriek.compliance.service import attached_here
 
 KEY = "ai_act"
 NAME = "ai-act"
@@ -29,10 +30,8 @@ SANDBOX = ("national AI regulatory sandboxes (Article 57) offer supervised devel
 
 def ai_act_context(session: Session, proposal: Proposal) -> dict[str, Any]:
     """{"ai_act": summary of the attached self-assessment, or None when there is none}."""
-    row = session.execute(
-        select(ActAssessment.id, ActAssessment.outcome)
-        .join(ProposalAssessment, ProposalAssessment.assessment_id == ActAssessment.id)
-        .where(ProposalAssessment.proposal_id == proposal.id)).first()
+    row = attached_here(session, proposal.id) or session.execute(
+        _ATTACHED_TO, {"proposal_id": proposal.id}).first()
     if row is None:
         return {KEY: None}
     outcome = row.outcome
@@ -43,6 +42,11 @@ def ai_act_context(session: Session, proposal: Proposal) -> dict[str, Any]:
         "prohibited": outcome["prohibited_practices"],
         "obligations": [(o["cites"], o["applies_from"]) for o in outcome["obligations"]],
     }}
+
+
+_ATTACHED_TO = (select(ActAssessment.id, ActAssessment.outcome)
+                .join(ProposalAssessment, ProposalAssessment.assessment_id == ActAssessment.id)
+                .where(ProposalAssessment.proposal_id == bindparam("proposal_id")))
 
 
 def check_ai_act(ctx: CheckContext) -> CheckResult:

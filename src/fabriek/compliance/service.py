@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from fabriek.access import service as access
@@ -100,19 +100,42 @@ def attach_to_proposal(session: Session, principal: Principal, proposal_id: int,
         raise Conflict(f"self-assessment {assessment_id} belongs to another organisation than "
                        "the proposal")
     assert principal.user_id is not None
-    link = session.get(ProposalAssessment, proposal.id)
+    attached = session.info.setdefault(_ATTACHED, {})
+    if proposal.id in attached:
+        link: ProposalAssessment | None = attached[proposal.id][0]
+    elif access.drafted_here(session, proposal.id):  # none in the database: no need to look
+        link = None
+    else:
+        link = session.get(ProposalAssessment, proposal.id)
     previous = link.assessment_id if link is not None else None
     if link is None:
         link = ProposalAssessment(proposal_id=proposal.id)
         session.add(link)
     link.assessment_id, link.attached_by_id = assessment.id, principal.user_id
     link.attached_at = now or utcnow()
-    session.flush()
+    # Written with the transaction's next flush; the admission checks of a submission in the
+    # same transaction read it from here (attached_here), not from the database.
+    attached[proposal.id] = (link, assessment)
     record(session, principal, "proposal.self-assessment-attached", subject_type="proposal",
            subject_id=proposal.id, organisation_id=proposal.organisation_id,
            data={"assessment_id": assessment.id, "replaced": previous,
                  "categories": assessment.categories})
     return link
+
+
+_ATTACHED = "fabriek_attached_assessments"
+
+
+def attached_here(session: Session, proposal_id: int) -> ActAssessment | None:
+    """The self-assessment this transaction attached to the proposal, if it did."""
+    hit = session.info.get(_ATTACHED, {}).get(proposal_id)
+    return hit[1] if hit is not None else None
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_attached(session: Session) -> None:
+    session.info.pop(_ATTACHED, None)
 
 
 def proposal_self_assessment(session: Session, principal: Principal, proposal_id: int

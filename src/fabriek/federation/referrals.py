@@ -15,7 +15,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from fabriek.access.models import Allocation, AllocationSite
@@ -88,9 +88,17 @@ def referral_request(config: FederationConfig, *, gpu_hours: float, start_on: da
 
 
 def rank(session: Session, config: FederationConfig, request: ReferralRequest, *,
-         connected_only: bool = True) -> Referral:
-    """Rank every factory for the request against the ledger as it stands (no lock)."""
+         connected_only: bool = True, ranked: Referral | None = None) -> Referral:
+    """Rank every factory for the request against the ledger as it stands (no lock).
+
+    `ranked`: the same request ranked moments ago in another transaction (a submission ranks
+    before its write transaction, so that the write lock is not held for it). It is used when
+    the request and the federation are unchanged; the ledger may have moved meanwhile, which
+    every ranking allows for: capacity is taken under lock, re-checked then (plan_and_take).
+    """
     federation = current_federation(session, config.catalogue.federation.gpu_specs)
+    if ranked is not None and ranked.request == request and ranked.federation is federation:
+        return ranked
     keys = [p.key for p in federation.partitions()]
     committed = ledger.committed(session, keys, request.start_on, request.end_on)
     rankings = refer(request, federation, committed, config.referral,
@@ -223,15 +231,20 @@ def main_reasons(referral: Referral, limit: int = 3) -> list[str]:
     return [f"{r.factory_id}: {r.excluded[0]}" for r in excluded[:limit]]
 
 
-def record_sites(session: Session, allocation: Allocation, plan: SitePlan) -> list[AllocationSite]:
-    sites = [AllocationSite(allocation_id=allocation.id, factory=plan.home[0],
-                            partition=plan.home[1], gpu_hours_committed=allocation.gpu_hours,
-                            committed_from=allocation.start_on, home=True)]
-    sites += [AllocationSite(allocation_id=allocation.id, factory=f, partition=p,
-                             gpu_hours_committed=0.0, committed_from=allocation.start_on,
-                             home=False) for f, p in plan.extra]
-    session.add_all(sites)
-    return sites
+def record_sites(session: Session, allocation_id: int, gpu_hours: float, start_on: date,
+                 plan: SitePlan) -> None:
+    """The new allocation's sites: the home one holding `gpu_hours` from `start_on`, the
+    further ones valid without capacity. One executemany (nothing reads their ids back)."""
+    site = {"allocation_id": allocation_id, "committed_from": start_on,
+            "provisioned_at": None, "closed_at": None}
+    rows = [{**site, "factory": plan.home[0], "partition": plan.home[1],
+             "gpu_hours_committed": float(gpu_hours), "home": True}]
+    rows += [{**site, "factory": f, "partition": p, "gpu_hours_committed": 0.0, "home": False}
+             for f, p in plan.extra]
+    session.connection().execute(_INSERT_SITES, rows)
+
+
+_INSERT_SITES = insert(AllocationSite.__table__)
 
 
 def _remaining(site: AllocationSite, end_on: date, from_on: date) -> float:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from fabriek.audit.service import record
 from fabriek.db.installation import Installation
@@ -202,9 +203,10 @@ class _Loaded(NamedTuple):
     federation: Federation
 
 
-# Per engine (a process may hold several databases: tests do): the federation last loaded and
-# the installation's federation_revision it was loaded at.
-_LOADED: weakref.WeakKeyDictionary[Engine, _Loaded] = weakref.WeakKeyDictionary()
+# Per database (a process may hold several: tests do), keyed by the engine's pool, which its
+# option views (the read-only sessions' engine) share: the federation last loaded and the
+# installation's federation_revision it was loaded at.
+_LOADED: weakref.WeakKeyDictionary[Pool, _Loaded] = weakref.WeakKeyDictionary()
 
 
 def current_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = None
@@ -223,13 +225,14 @@ def current_federation(session: Session, gpu_specs: Iterable[GpuSpec] | None = N
     specs = tuple(gpu_specs)
     revision = session.execute(_REVISION).scalar()
     engine = session.get_bind()
-    cached = _LOADED.get(engine) if isinstance(engine, Engine) else None
+    pool = engine.pool if isinstance(engine, Engine) else None
+    cached = _LOADED.get(pool) if pool is not None else None
     if (cached is not None and revision is not None and cached.revision == revision
             and cached.gpu_specs == specs):
         return cached.federation
     federation = load_federation(session, specs)
-    if revision is not None and isinstance(engine, Engine):
-        _LOADED[engine] = _Loaded(revision, federation.gpu_specs, federation)
+    if revision is not None and pool is not None:
+        _LOADED[pool] = _Loaded(revision, federation.gpu_specs, federation)
     return federation
 
 

@@ -30,10 +30,12 @@ from fabriek.api.deps import (
     WriteSession,
     commit_and_respond,
     idempotent,
+    read_only,
 )
 from fabriek.api.pagination import After, Limit, Page, page
 from fabriek.compliance import service as act
 from fabriek.federation.referral_schemas import ReferralRead, referral_read
+from fabriek.federation.referrals import Referral
 from fabriek.identity.principal import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["proposals"])
@@ -52,18 +54,22 @@ def create(body: ProposalCreate, request: Request, session: WriteSession, princi
     submitted, in one transaction: a Playground application is decided in this one request,
     and when any step is refused nothing is kept.
     """
-    return idempotent(request, session, principal, key, body,
-                      lambda: _view(session, principal, _apply(session, principal, body, access)),
-                      201)
+    ranked = None
+    if body.submit:  # ranked before the write transaction: see service.rank_ahead
+        with read_only(request) as reading:
+            ranked = service.rank_ahead(reading, principal, body, config=access)
+    return idempotent(request, session, principal, key, body, lambda: _view(
+        session, principal, _apply(session, principal, body, access, ranked)), 201)
 
 
 def _apply(session, principal: Principal, body: ProposalCreate,  # type: ignore[no-untyped-def]
-           access: AccessConfig) -> Proposal:
+           access: AccessConfig, ranked: Referral | None = None) -> Proposal:
     proposal = service.create_proposal(session, principal, body, config=access)
     if body.self_assessment_id is not None:
         act.attach_to_proposal(session, principal, proposal.id, body.self_assessment_id)
     if body.submit:
-        proposal = service.submit_proposal(session, principal, proposal.id, config=access)
+        proposal = service.submit_proposal(session, principal, proposal.id, config=access,
+                                           ranked=ranked)
     return proposal
 
 
