@@ -101,8 +101,9 @@ def _capacity_term(fit: capacity.Fit, full_at: float, weight: float) -> Term:
         f" needed ({headroom:.1f}×; full marks at {full_at:g}×)"))
 
 
-def _factory_terms(request: ReferralRequest, factory: FactoryProfile, federation: Federation,
-                   policy: ReferralPolicy) -> list[Term]:
+def _factory_terms(request: ReferralRequest, factory: FactoryProfile,
+                   antennas: Mapping[str, FactoryProfile], policy: ReferralPolicy) -> list[Term]:
+    """`antennas`: the antennas in the applicant's country, by the factory each links to."""
     w = policy.weights
     if request.sector is None:
         sector = _term("sector", w.sector, 0.0, "the proposal names no sector")
@@ -120,14 +121,12 @@ def _factory_terms(request: ReferralRequest, factory: FactoryProfile, federation
         data = _term("data", w.data, len(held) / len(request.datasets),
                      f"its data lab holds {len(held)} of the {len(request.datasets)} datasets "
                      f"requested" + (f" ({', '.join(held)})" if held else ""))
-    antennas = [a for a in federation.factories if a.kind is SiteKind.antenna
-                and a.country == request.country and a.linked_factory == factory.id]
     if factory.country == request.country:
         antenna = _term("antenna", w.antenna, 1.0,
                         f"hosted in the applicant's country ({request.country})")
-    elif antennas:
+    elif factory.id in antennas:
         antenna = _term("antenna", w.antenna, 1.0,
-                        f"{antennas[0].name} links {request.country} to this factory")
+                        f"{antennas[factory.id].name} links {request.country} to this factory")
     else:
         antenna = _term("antenna", w.antenna, 0.0,
                         f"no antenna links {request.country} to this factory")
@@ -156,11 +155,15 @@ def refer(request: ReferralRequest, federation: Federation, committed: Committed
     fastest = max((s.bf16_dense_tflops for p in federation.partitions()
                    if (s := gpu_spec(specs, p.gpu_model))), default=0.0)
     w = policy.weights
+    antennas: dict[str, FactoryProfile] = {}
+    for a in federation.factories:  # the first antenna of the country that links a factory
+        if a.kind is SiteKind.antenna and a.country == request.country and a.linked_factory:
+            antennas.setdefault(a.linked_factory, a)
     rankings: list[Ranking] = []
     for factory in federation.factories:
         if factory.kind is SiteKind.antenna:
             continue  # antennas give access through their linked factory; they hold no GPUs
-        factory_terms = _factory_terms(request, factory, federation, policy)
+        factory_terms = _factory_terms(request, factory, antennas, policy)
         excluded: list[str] = []
         if not factory.operational:
             excluded.append("not in operation yet")
