@@ -117,7 +117,8 @@ def test_retry_with_the_same_key_applies_once(app_client, database, applicant):
 # What changes in between must still count.
 
 
-def _between_ranking_and_writing(monkeypatch, change) -> list[object]:  # type: ignore[no-untyped-def]
+def _between_ranking_and_writing(monkeypatch, change, name: str = "rank_ahead"  # type: ignore[no-untyped-def]
+                                 ) -> list[object]:
     ranked: list[object] = []
 
     def rank_then_change(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -125,31 +126,40 @@ def _between_ranking_and_writing(monkeypatch, change) -> list[object]:  # type: 
         change()
         return ranked[-1]
 
-    real = service.rank_ahead
-    monkeypatch.setattr(service, "rank_ahead", rank_then_change)
+    real = getattr(service, name)
+    monkeypatch.setattr(service, name, rank_then_change)
     return ranked
 
 
+def _take_the_partition_out(database) -> None:  # type: ignore[no-untyped-def]
+    start = datetime.now(UTC) - timedelta(days=1)  # maintenance over the whole window
+    with database.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO maintenance_windows (factory_id, partition_id, starts_at, ends_at, "
+            "reason, created_at) VALUES ('local', 'gpu', :a, :b, 'rebuild', :a)"),
+            {"a": start, "b": start + timedelta(days=200)})
+
+
+@pytest.mark.parametrize("flow", ["one request", "draft, then submit"])
 def test_a_federation_change_after_the_ranking_is_honoured(app_client, database, applicant,
-                                                            monkeypatch):
+                                                            monkeypatch, flow):
     org_id = h.org(app_client, applicant)
-    assessment_id = _assessment(app_client, applicant, org_id)
-
-    def take_the_partition_out() -> None:  # maintenance over the whole window
-        start = datetime.now(UTC) - timedelta(days=1)
-        with database.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO maintenance_windows (factory_id, partition_id, starts_at, ends_at, "
-                "reason, created_at) VALUES ('local', 'gpu', :a, :b, 'rebuild', :a)"),
-                {"a": start, "b": start + timedelta(days=200)})
-
-    ranked = _between_ranking_and_writing(monkeypatch, take_the_partition_out)
-    r = app_client.post(f"{API}/proposals", headers=applicant.headers, json={
-        **builders.proposal(org_id), "self_assessment_id": assessment_id, "submit": True})
+    body = {**builders.proposal(org_id),
+            "self_assessment_id": _assessment(app_client, applicant, org_id)}
+    if flow == "one request":
+        ranked = _between_ranking_and_writing(monkeypatch, lambda: _take_the_partition_out(
+            database))
+        r = app_client.post(f"{API}/proposals", headers=applicant.headers,
+                            json={**body, "submit": True})
+    else:
+        draft = app_client.post(f"{API}/proposals", headers=applicant.headers, json=body).json()
+        ranked = _between_ranking_and_writing(monkeypatch, lambda: _take_the_partition_out(
+            database), "rank_ahead_of")
+        r = app_client.post(f"{API}/proposals/{draft['id']}/submit", headers=applicant.headers)
 
     assert len(ranked) == 1 and ranked[0].eligible  # it fitted when it was ranked
     decided = r.json()
-    assert r.status_code == 201 and decided["state"] == "rejected", decided
+    assert r.status_code in (200, 201) and decided["state"] == "rejected", decided
     [failed] = [c for c in decided["checks"] if not c["passed"]]
     assert failed["check"] == "capacity", failed
     assert decided["allocation_ids"] == []

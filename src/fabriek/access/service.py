@@ -456,10 +456,25 @@ def rank_ahead(session: Session, principal: Principal, data: ProposalCreate, *,
     the database's only write lock. None when `data` is for an organisation the principal does
     not apply for (the write transaction refuses that with its own error).
     """
-    org = session.get(Organisation, data.organisation_id)
+    return _rank_ahead(session, principal, data, data.organisation_id, config, now)
+
+
+def rank_ahead_of(session: Session, principal: Principal, proposal_id: int, *,
+                  config: AccessConfig, now: datetime | None = None) -> Referral | None:
+    """`rank_ahead` for a stored draft about to be submitted (None if it is not visible)."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None or proposal.state is not S.draft:
+        return None
+    return _rank_ahead(session, principal, proposal, proposal.organisation_id, config, now)
+
+
+def _rank_ahead(session: Session, principal: Principal, facts: Proposal | ProposalCreate,
+                organisation_id: int, config: AccessConfig, now: datetime | None
+                ) -> Referral | None:
+    org = session.get(Organisation, organisation_id)
     if org is None or not rules.is_applicant_of(principal, org.id):
         return None
-    return _referral(session, data, config, org.country, now or utcnow())
+    return _referral(session, facts, config, org.country, now or utcnow())
 
 
 def proposal_referral(session: Session, principal: Principal, proposal_id: int, *,

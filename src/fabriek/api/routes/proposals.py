@@ -110,9 +110,11 @@ def update(proposal_id: int, body: ProposalUpdate, session: WriteSession, princi
 def submit(proposal_id: int, request: Request, session: WriteSession, principal: Writer,
            access: Access, key: IdempotencyHeader = None):  # type: ignore[no-untyped-def]
     """Submit a draft: the admission checks run at once; Playground is decided on them."""
+    with read_only(request) as reading:  # see service.rank_ahead
+        ranked = service.rank_ahead_of(reading, principal, proposal_id, config=access)
     return idempotent(request, session, principal, key, None, lambda: _view(
         session, principal, service.submit_proposal(session, principal, proposal_id,
-                                                    config=access)))
+                                                    config=access, ranked=ranked)))
 
 
 @router.post("/proposals/{proposal_id}/withdraw", response_model=ProposalRead)
