@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -51,3 +52,36 @@ def test_writer_lock_excludes_another_process(tmp_path: Path):
     lock.release()
     free = subprocess.run([sys.executable, "-c", probe, str(path)], check=False)
     assert (held.returncode, free.returncode) == (3, 0)
+
+
+_TAKER = """
+import os, sys, time
+from fabriek.db.session import WriterLock
+lock, log, start = WriterLock(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))
+for _ in range(30):
+    assert lock.acquire(timeout=10)
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(0.01)  # a write transaction
+    lock.release()  # and straight back for the next one
+"""
+
+
+def test_two_processes_take_turns(tmp_path: Path):
+    """A process that has just committed does not take the lock again while the other waits
+    (with one polled lock file it did, again and again)."""
+    log = tmp_path / "order"
+    start = time.time() + 0.5
+    takers = [subprocess.Popen([sys.executable, "-c", _TAKER, str(tmp_path / "db.writer-lock"),
+                                str(log), str(start)]) for _ in range(2)]
+    assert [t.wait(timeout=60) for t in takers] == [0, 0]
+    order = log.read_text().split()
+    assert len(order) == 60
+    # While both are taking (from the second one's first turn to the first one's last), the
+    # lock alternates.
+    first_of = {pid: order.index(pid) for pid in set(order)}
+    last_of = {pid: len(order) - 1 - order[::-1].index(pid) for pid in set(order)}
+    both = order[max(first_of.values()):min(last_of.values()) + 1]
+    assert len(both) > 20, order  # one did not wait for the other to finish
+    assert max(len(list(run)) for _, run in itertools.groupby(both)) <= 4, order

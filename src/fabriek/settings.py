@@ -31,12 +31,12 @@ class Settings(BaseSettings):
                     "single writer, a partition's capacity rows), and a lock holder waits for "
                     "the interpreter behind every runnable request thread, so a short queue "
                     "keeps locks held for less time.")
-    switch_interval_ms: float | None = Field(
-        default=None, gt=0, le=100,
-        description="The interpreter's thread switch interval in the API process (Python's "
-                    "default: 5 ms). A request thread that holds a database lock gives up the "
-                    "interpreter at each statement and waits up to this long to get it back "
-                    "from a busy thread.")
+    switch_interval_ms: float = Field(
+        default=0.5, gt=0, le=100,
+        description="The interpreter's thread switch interval in an API process (Python's own "
+                    "default is 5 ms). A request thread that holds a database lock gives up "
+                    "the interpreter at every statement and waits up to this long to get it "
+                    "back from a busy thread.")
     reconciler: bool = Field(default=True, description="Run the job reconciler inside serve.")
     reconcile_interval_seconds: float = Field(default=1.0, gt=0)
     slurm_rest_url: str | None = Field(default=None, description="slurmrestd, e.g. http://127.0.0.1:6820")

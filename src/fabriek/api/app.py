@@ -47,8 +47,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
     jobs and schedulers in step; several processes may each run one (rows are leased)."""
     settings = settings or Settings()
-    if settings.switch_interval_ms is not None:
-        sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)  # see Settings
     db = database or Database(settings)
     owns_db = database is None
     access = access or access_config(settings)

@@ -66,22 +66,44 @@ class FairLock:
                 self._held = False
 
 
+def _poll(fd: int, deadline: float, interval: float) -> bool:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+
 class WriterLock:
-    """One SQLite writer at a time: a FairLock within the process, then a lock file between
-    processes (polled every millisecond: SQLite's own busy handler sleeps up to 100 ms, so a
-    waiting process lost every race against the next writer of the process that held it)."""
+    """One SQLite writer at a time, first come first served within a process and taking turns
+    between processes.
+
+    Within the process a FairLock queues the writers. Between processes two lock files: a gate
+    (polled every millisecond) and the lock itself, which only the gate's holder waits for
+    (polled every 0.1 ms), letting the gate go once it has it. A process that has just
+    committed must pass the gate again, so it cannot take the lock from under the one waiting
+    there: the processes take turns. With the lock file alone, the writer that had just
+    committed took it again before the other process's sleeping poller woke, and one process
+    wrote while the other's writers queued (BENCHMARKS.md). Both waits end at the deadline
+    (False: the caller reports the database as locked); a process that dies lets both go.
+    """
 
     def __init__(self, path: str | None) -> None:
         self._fair = FairLock()
         self._path = path
-        self._fd: int | None = None
+        self._fds: tuple[int, int] | None = None
         self._pid = 0
 
-    def _file(self) -> int:
-        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)  # type: ignore[arg-type]
+    def _files(self) -> tuple[int, int]:
+        if self._fds is None or self._pid != os.getpid():  # a forked child opens its own
+            assert self._path is not None
+            self._fds = (os.open(f"{self._path}.gate", os.O_RDWR | os.O_CREAT, 0o600),
+                         os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
             self._pid = os.getpid()
-        return self._fd
+        return self._fds
 
     def acquire(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -90,24 +112,25 @@ class WriterLock:
         if self._path is None:
             return True
         try:
-            fd = self._file()
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        self._fair.release()
-                        return False
-                    time.sleep(0.001)
+            gate, lock = self._files()
+            if not _poll(gate, deadline, 0.001):
+                self._fair.release()
+                return False
+            try:
+                got = _poll(lock, deadline, 0.0001)
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            if not got:
+                self._fair.release()
+            return got
         except BaseException:
             self._fair.release()
             raise
 
     def release(self) -> None:
         try:
-            if self._path is not None and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if self._path is not None and self._fds is not None:
+                fcntl.flock(self._fds[1], fcntl.LOCK_UN)
         finally:
             self._fair.release()
 
