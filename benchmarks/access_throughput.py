@@ -312,10 +312,12 @@ def bootstrap_applicants(n: int) -> list[Applicant]:
         with db.unit_of_work() as session:
             sync_catalogue(session, load_catalogue(settings.policy_dir))
             # The embedded factory is one 4-GPU node, which holds two Playground allocations;
-            # size it like a real machine (4,096 GPUs) so every proposal can be accepted and
-            # the run measures the access path, not capacity refusals.
+            # size it so every proposal of a long run can be accepted (65,536 GPUs hold about
+            # 47,000 of these 2,000 GPU-hour, two-month requests; 4,096 filled up after 2,998,
+            # 15 s into a 20 s run at 200/s) and the run measures the access path, not
+            # capacity refusals.
             session.execute(update(Partition).where(
-                Partition.factory_id == "local", Partition.id == "gpu").values(nodes=1024))
+                Partition.factory_id == "local", Partition.id == "gpu").values(nodes=16384))
         people = []
         with db.unit_of_work() as session:
             for i in range(n):
