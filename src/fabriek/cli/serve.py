@@ -31,6 +31,7 @@ def serve(
     import uvicorn  # imported here, like the database modules: other commands start faster
 
     from fabriek.access.policy_files import AccessPolicy
+    from fabriek.cli import workers as workers_
     from fabriek.cli.inprocess import safe_url, upgrade_schema
 
     # Settings from the environment, not the CLI context: the workers build theirs the same way,
@@ -42,5 +43,13 @@ def serve(
         upgrade_schema(settings)
     out.note(f"database: {safe_url(settings)}{' (migrated)' if migrate else ''}")
     out.note(f"Fabriek API on http://{host}:{port}/api/v1 — OpenAPI docs at /docs")
-    uvicorn.run("fabriek.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=access_log)
+    options = {"log_level": settings.log_level.lower(), "access_log": access_log}
+    if workers == 1:
+        uvicorn.run(workers_.APP, factory=True, host=host, port=port, **options)
+        return
+    # A listening socket per process (see fabriek.cli.workers), not uvicorn's shared one.
+    if not workers_.port_is_free(host, port):
+        out.error(f"{host}:{port} is already in use", "stop what listens there, or choose "
+                  "another --port")
+        raise typer.Exit(1)
+    raise typer.Exit(workers_.run(host, port, workers, **options))
