@@ -20,8 +20,10 @@ from tests.compliance.search_support import items
 
 pytestmark = pytest.mark.unit
 
-LINK = re.compile(r"^https://eur-lex\.europa\.eu/eli/reg/2024/1689/oj/(eng|nld)"
-                  r"#(art_\d{1,3}|rct_\d{1,3}|anx_[IVX]{1,5})$")
+LINK = re.compile(
+    r"^https://eur-lex\.europa\.eu/eli/reg/2024/1689/oj/(eng|nld)"
+    r"#(art_\d{1,3}|rct_\d{1,3}|anx_[IVX]{1,5})$"
+)
 
 
 def test_fts5_is_available_in_this_python() -> None:
@@ -99,8 +101,9 @@ def test_index_is_built_once_and_reused(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary left
 
 
-def test_index_is_rebuilt_when_the_code_version_changes(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_is_rebuilt_when_the_code_version_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = FullTextIndex.open(tmp_path, "en").path
     monkeypatch.setattr(index, "INDEX_VERSION", index.INDEX_VERSION + "-next")
     new = FullTextIndex.open(tmp_path, "en").path
@@ -108,8 +111,9 @@ def test_index_is_rebuilt_when_the_code_version_changes(tmp_path: Path,
     assert new.exists() and not old.exists()
 
 
-def test_index_is_rebuilt_when_the_act_text_changes(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_is_rebuilt_when_the_act_text_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = FullTextIndex.open(tmp_path, "nl").path
     monkeypatch.setattr(index, "text_hash", lambda lang: "0" * 64)  # another edition
     assert index_path(tmp_path, "nl") != old
@@ -139,14 +143,18 @@ def test_glossary_file_is_valid_and_expands_plain_words() -> None:
     assert set(terms("general-purpose AI model", "en")) - set(asked) <= set(extra)
     assert glossary.expand(terms("social scoring", "en"), "en") == []
     assert terms("gebruiksverantwoordelijke", "nl")[0] in glossary.expand(
-        terms("We kopen de tool en gebruiken hem", "nl"), "nl")
+        terms("We kopen de tool en gebruiken hem", "nl"), "nl"
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("version: 1\nen: {chatbot: ''}\nnl: {}\n", "key and value must both have words"),
-    ("version: 1\nen: {}\n", "nl"),
-    ("version: 1\nen: {}\nnl: {}\nfr: {}\n", "fr"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nen: {chatbot: ''}\nnl: {}\n", "key and value must both have words"),
+        ("version: 1\nen: {}\n", "nl"),
+        ("version: 1\nen: {}\nnl: {}\nfr: {}\n", "fr"),
+    ],
+)
 def test_a_bad_glossary_is_refused_at_load(text: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         glossary.parse(text)
@@ -159,5 +167,6 @@ def test_unknown_dutch_compounds_are_split_into_words_of_the_act() -> None:
     assert split_compound("productsregels", vocabulary) == ("product", "regels")  # linking -s-
     assert split_compound("water", vocabulary) is None  # known word
     assert split_compound("gezichtsherkenning", vocabulary) is None  # parts unknown
-    assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == \
-        terms("water voorziening", "nl")
+    assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == terms(
+        "water voorziening", "nl"
+    )

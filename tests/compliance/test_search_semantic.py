@@ -17,9 +17,11 @@ from fabriek.compliance.search.semantic import MiniLM, SemanticIndex, missing_pa
 
 pytestmark = [
     pytest.mark.unit,
-    pytest.mark.skipif(bool(missing_packages()),
-                       reason="semantic re-ranking needs the 'act-semantic' extra "
-                              f"(not installed here: {', '.join(missing_packages())})"),
+    pytest.mark.skipif(
+        bool(missing_packages()),
+        reason="semantic re-ranking needs the 'act-semantic' extra "
+        f"(not installed here: {', '.join(missing_packages())})",
+    ),
 ]
 
 
@@ -29,8 +31,16 @@ def encoder() -> MiniLM:
 
 
 def _sample() -> list[corpus.Unit]:
-    wanted = {"Article 5(1)(f)", "Article 50(1)", "Article 99(3)", "Article 10(2)",
-              "Annex III, point 4", "Article 4", "Article 14(1)", "Article 51(2)"}
+    wanted = {
+        "Article 5(1)(f)",
+        "Article 50(1)",
+        "Article 99(3)",
+        "Article 10(2)",
+        "Annex III, point 4",
+        "Article 4",
+        "Article 14(1)",
+        "Article 51(2)",
+    }
     return [u for u in corpus.load_units("en") if u.citation in wanted]
 
 
@@ -40,8 +50,7 @@ def test_the_packaged_model_loads_offline_and_embeds_unit_vectors(encoder: MiniL
     assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
 
 
-def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM,
-                                                         tmp_path: Path) -> None:
+def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM, tmp_path: Path) -> None:
     units = _sample()
     semantic = SemanticIndex.open(encoder, units, tmp_path / "act-index-en-x.sqlite", "en")
     for question, citation in [
@@ -54,8 +63,7 @@ def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM,
         assert units[int(sims.argmax())].citation == citation, question
 
 
-def test_embeddings_are_cached_beside_the_index_and_reused(encoder: MiniLM,
-                                                           tmp_path: Path) -> None:
+def test_embeddings_are_cached_beside_the_index_and_reused(encoder: MiniLM, tmp_path: Path) -> None:
     units = _sample()
     index_file = tmp_path / "act-index-en-abc.sqlite"
     SemanticIndex.open(encoder, units, index_file, "en")
@@ -87,8 +95,9 @@ def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
     """Embeds the whole English text (a minute or two on a small machine) and learns the
     Dutch → English table (some seconds)."""
     search = ActSearch(tmp_path)
-    first = search.ask("Must we tell customers they are chatting with a bot?", lang="en",
-                       wait=False)
+    first = search.ask(
+        "Must we tell customers they are chatting with a bot?", lang="en", wait=False
+    )
     assert first.mode == "full-text"  # the re-ranker is being built in the background
     assert "being prepared" in first.mode_note
     search.warm(("en",))

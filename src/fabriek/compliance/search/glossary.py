@@ -40,8 +40,7 @@ def parse(text: str) -> GlossaryFile:
 
 @lru_cache(maxsize=2)
 def expansions(lang: Lang) -> Expansion:
-    data = parse(resources.files(__package__).joinpath("glossary.yaml")
-                 .read_text(encoding="utf-8"))
+    data = parse(resources.files(__package__).joinpath("glossary.yaml").read_text(encoding="utf-8"))
     entries: dict[str, str] = getattr(data, lang)
     out = []
     for key, value in entries.items():

@@ -48,8 +48,12 @@ def fts5_available() -> bool:
 
 def cache_key(lang: Lang) -> str:
     # The English text too: the recital → provision map is derived from it for both languages.
-    parts = [text_hash(lang), text_hash("en"), INDEX_VERSION,
-             getattr(snowballstemmer, "__version__", "?")]
+    parts = [
+        text_hash(lang),
+        text_hash("en"),
+        INDEX_VERSION,
+        getattr(snowballstemmer, "__version__", "?"),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -59,22 +63,24 @@ def index_path(cache_dir: Path, lang: Lang) -> Path:
 
 @dataclass(frozen=True)
 class Hit:
-    unit_id: int      # position in FullTextIndex.units
-    score: float      # BM25, higher is better
+    unit_id: int  # position in FullTextIndex.units
+    score: float  # BM25, higher is better
 
 
 class FullTextIndex:
     """One language's index: the units in memory, FTS5 on disk, a connection per thread."""
 
-    def __init__(self, path: Path, lang: Lang, units: list[Unit],
-                 explains: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, path: Path, lang: Lang, units: list[Unit], explains: dict[str, str] | None = None
+    ) -> None:
         self.path, self.lang, self.units = path, lang, units
         # Recital id → the provision it explains (structure.py), stored with the index.
         self.explains = explains or {}
         self._local = threading.local()
         # Surface words of the text with their counts, for splitting a question's compounds.
         self.vocabulary: Counter[str] = Counter(
-            w for u in units for w in words(f"{u.title}\n{u.lead}\n{u.text}"))
+            w for u in units for w in words(f"{u.title}\n{u.lead}\n{u.text}")
+        )
 
     @classmethod
     def open(cls, cache_dir: Path, lang: Lang) -> FullTextIndex:
@@ -100,10 +106,15 @@ class FullTextIndex:
             return []
         match = " OR ".join(f'"{t}"' for t in distinct)
         w = WEIGHTS
-        rows = self._db().execute(
-            "SELECT rowid, bm25(fts, ?, ?, ?) AS rank FROM fts WHERE fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (w["title"], w["context"], w["body"], match, k)).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT rowid, bm25(fts, ?, ?, ?) AS rank FROM fts WHERE fts MATCH ? "
+                "ORDER BY rank LIMIT ?",
+                (w["title"], w["context"], w["body"], match, k),
+            )
+            .fetchall()
+        )
         return [Hit(rowid - 1, -rank) for rowid, rank in rows]
 
 
@@ -111,8 +122,9 @@ def _stemmed(text: str, lang: Lang) -> str:
     return " ".join(terms(text, lang, keep_stop_words=False))
 
 
-def build(path: Path, lang: Lang, units: list[Unit],
-          explains: dict[str, str] | None = None) -> None:
+def build(
+    path: Path, lang: Lang, units: list[Unit], explains: dict[str, str] | None = None
+) -> None:
     """Write the index for `units` to `path` atomically and remove older ones beside it, with
     the recital → provision map (by default derived from the English text)."""
     if explains is None:
@@ -124,20 +136,35 @@ def build(path: Path, lang: Lang, units: list[Unit],
         with contextlib.closing(sqlite3.connect(tmp)) as db:
             cols = ", ".join(_UNIT_COLUMNS)
             db.execute(f"CREATE TABLE units (id INTEGER PRIMARY KEY, {cols})")
-            db.execute("CREATE VIRTUAL TABLE fts USING fts5(title, context, body, content='', "
-                       "tokenize='unicode61 remove_diacritics 2')")
+            db.execute(
+                "CREATE VIRTUAL TABLE fts USING fts5(title, context, body, content='', "
+                "tokenize='unicode61 remove_diacritics 2')"
+            )
             db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
             marks = ", ".join("?" for _ in _UNIT_COLUMNS)
             for rowid, unit in enumerate(units, start=1):
-                db.execute(f"INSERT INTO units (id, {cols}) VALUES (?, {marks})",
-                           (rowid, *astuple(unit)))
-                db.execute("INSERT INTO fts (rowid, title, context, body) VALUES (?, ?, ?, ?)",
-                           (rowid, _stemmed(unit.title, lang), _stemmed(unit.context, lang),
-                            _stemmed(f"{unit.lead}\n{unit.text}", lang)))
+                db.execute(
+                    f"INSERT INTO units (id, {cols}) VALUES (?, {marks})", (rowid, *astuple(unit))
+                )
+                db.execute(
+                    "INSERT INTO fts (rowid, title, context, body) VALUES (?, ?, ?, ?)",
+                    (
+                        rowid,
+                        _stemmed(unit.title, lang),
+                        _stemmed(unit.context, lang),
+                        _stemmed(f"{unit.lead}\n{unit.text}", lang),
+                    ),
+                )
             db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
-            db.executemany("INSERT INTO meta VALUES (?, ?)",
-                           [("lang", lang), ("key", path.stem), ("units", str(len(units))),
-                            ("explains", json.dumps(explains, sort_keys=True))])
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("lang", lang),
+                    ("key", path.stem),
+                    ("units", str(len(units))),
+                    ("explains", json.dumps(explains, sort_keys=True)),
+                ],
+            )
             db.commit()
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by the server's users
         os.replace(tmp, path)

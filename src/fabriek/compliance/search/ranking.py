@@ -20,10 +20,10 @@ MAX_QUOTE = 1200  # characters; longer paragraphs are quoted around their best l
 class RankParams:
     """Tuned on the development half of tests/compliance/eval/questions.yaml only."""
 
-    candidates: int = 200             # BM25 and semantic candidates, each
-    expand: bool = True               # add the glossary's Act words for plain words
-    split_compounds: bool = True      # search the parts of unknown compound words too
-    semantic_weight: float = 0.5      # share of the semantic score in the fused one
+    candidates: int = 200  # BM25 and semantic candidates, each
+    expand: bool = True  # add the glossary's Act words for plain words
+    split_compounds: bool = True  # search the parts of unknown compound words too
+    semantic_weight: float = 0.5  # share of the semantic score in the fused one
     second_unit_weight: float = 0.15  # an item whose second unit matches too ranks a bit higher
     # Dutch through English (translation.py): the English BM25 of the translated terms, as a
     # share of the lexical score; the English embeddings of the translated pseudo-question and
@@ -32,8 +32,8 @@ class RankParams:
     cross_lexical: float = 0.0
     cross_semantic: float = 0.0
     feedback: float = 0.0
-    feedback_depth: int = 5           # Dutch BM25 units whose English twins make the feedback
-    recital_lift: float = 0.0         # share of its best recital's score a provision gains
+    feedback_depth: int = 5  # Dutch BM25 units whose English twins make the feedback
+    recital_lift: float = 0.0  # share of its best recital's score a provision gains
 
 
 # From grid searches on the development half (BENCHMARKS.md). The embedding model is trained on
@@ -48,10 +48,18 @@ class RankParams:
 # four settings (EN/NL, with and without the re-ranker) at 0.2; summing over its recitals
 # instead of taking the best one was worse.
 DEFAULT_PARAMS: dict[Lang, RankParams] = {
-    "en": RankParams(semantic_weight=0.5, second_unit_weight=0.15, split_compounds=False,
-                     recital_lift=0.2),
-    "nl": RankParams(semantic_weight=0.65, second_unit_weight=0.15, cross_lexical=0.5,
-                     cross_semantic=2 / 3, feedback=1 / 3, feedback_depth=3, recital_lift=0.2),
+    "en": RankParams(
+        semantic_weight=0.5, second_unit_weight=0.15, split_compounds=False, recital_lift=0.2
+    ),
+    "nl": RankParams(
+        semantic_weight=0.65,
+        second_unit_weight=0.15,
+        cross_lexical=0.5,
+        cross_semantic=2 / 3,
+        feedback=1 / 3,
+        feedback_depth=3,
+        recital_lift=0.2,
+    ),
 }
 
 
@@ -69,8 +77,9 @@ def _min_max(values: dict[int, float]) -> dict[int, float]:
     return {k: (v - low) / span if span > 0 else 1.0 for k, v in values.items()}
 
 
-def fuse(hits: Sequence[Hit], similarities: Sequence[float] | None,
-         params: RankParams) -> list[Ranked]:
+def fuse(
+    hits: Sequence[Hit], similarities: Sequence[float] | None, params: RankParams
+) -> list[Ranked]:
     """Units by fused score: BM25 alone, or BM25 and cosine, each scaled to 0..1 over the
     candidates (the BM25 top and the semantic top), then weighted."""
     if similarities is None:
@@ -78,9 +87,11 @@ def fuse(hits: Sequence[Hit], similarities: Sequence[float] | None,
     return combine([(hits, 1.0)], [(similarities, 1.0)], params)
 
 
-def combine(lexical: Sequence[tuple[Sequence[Hit], float]],
-            semantic: Sequence[tuple[Sequence[float], float]],
-            params: RankParams) -> list[Ranked]:
+def combine(
+    lexical: Sequence[tuple[Sequence[Hit], float]],
+    semantic: Sequence[tuple[Sequence[float], float]],
+    params: RankParams,
+) -> list[Ranked]:
     """Units by a weighted sum of several BM25 rankings (each divided by its best score) and
     several cosine similarity vectors over the units (each scaled min-max over the
     candidates: every BM25 hit and each vector's top). The lexical weights are shares of
@@ -95,7 +106,7 @@ def combine(lexical: Sequence[tuple[Sequence[Hit], float]],
         candidates.update(h.unit_id for h in hits)
     for sims, _ in semantic:
         order = sorted(range(len(sims)), key=lambda i: sims[i], reverse=True)
-        candidates.update(order[:params.candidates])
+        candidates.update(order[: params.candidates])
     scores = dict.fromkeys(candidates, 0.0)
     lexical_total = sum(w for _, w in lexical) or 1.0
     semantic_total = sum(w for _, w in semantic) or 1.0
@@ -115,8 +126,12 @@ def combine(lexical: Sequence[tuple[Sequence[Hit], float]],
     return fused
 
 
-def rank_items(ranked: Sequence[Ranked], units: Sequence[Unit], params: RankParams,
-               explains: Mapping[str, str] | None = None) -> list[tuple[str, Ranked, float]]:
+def rank_items(
+    ranked: Sequence[Ranked],
+    units: Sequence[Unit],
+    params: RankParams,
+    explains: Mapping[str, str] | None = None,
+) -> list[tuple[str, Ranked, float]]:
     """Items (articles, annexes, recitals) by their best unit's score plus a little of the
     second best, and, with `explains` (recital → provision), plus recital_lift times the
     best score among the recitals explaining it: (item id, best unit, item score), best
@@ -187,13 +202,16 @@ def _annex_subpoint(unit: Unit, wanted: set[str]) -> Quote | None:
             head.append(line)
     if len(subs) < 2 or not head:
         return None
-    scored = sorted(((_overlap("\n".join(lines), wanted, unit.lang), letter, lines)
-                     for letter, lines in subs), key=lambda t: -t[0])
+    scored = sorted(
+        ((_overlap("\n".join(lines), wanted, unit.lang), letter, lines) for letter, lines in subs),
+        key=lambda t: -t[0],
+    )
     (best, letter, lines), runner_up = scored[0], scored[1][0]
     if best == 0 or best == runner_up:
         return None
-    citation = (f"{unit.citation}({letter})" if unit.lang == "en"
-                else f"{unit.citation}, onder {letter})")
+    citation = (
+        f"{unit.citation}({letter})" if unit.lang == "en" else f"{unit.citation}, onder {letter})"
+    )
     return Quote(citation, _cap("\n".join([*head, "…", *lines]), wanted, unit.lang), True)
 
 

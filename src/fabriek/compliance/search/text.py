@@ -22,6 +22,7 @@ LANGUAGE_NAMES: dict[Lang, str] = {"en": "English", "nl": "Dutch"}
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+
 def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -97,7 +98,7 @@ def split_compound(word: str, vocabulary: Mapping[str, int]) -> tuple[str, str] 
         if head not in vocabulary:
             continue
         for link in _LINKS:
-            tail = rest[len(link):]
+            tail = rest[len(link) :]
             if rest.startswith(link) and len(tail) >= 3 and tail in vocabulary:
                 score = min(vocabulary[head], vocabulary[tail])
                 if best is None or score > best[0]:
@@ -118,15 +119,21 @@ def detect_language(text: str) -> Detection:
     ("what", "is", "the" / "wat", "is", "de"); a tie (no such words) defaults to English.
     """
     found = words(text)
-    counts = {lang: sum(1 for w in found if w in STOP_WORDS[lang] and
-                        w not in STOP_WORDS[_other(lang)]) for lang in LANGS}
+    counts = {
+        lang: sum(1 for w in found if w in STOP_WORDS[lang] and w not in STOP_WORDS[_other(lang)])
+        for lang in LANGS
+    }
     lang: Lang = "nl" if counts["nl"] > counts["en"] else "en"
     if counts["en"] == counts["nl"]:
-        why = (f"no telling English or Dutch words among the {len(found)} words, "
-               "so English was assumed")
+        why = (
+            f"no telling English or Dutch words among the {len(found)} words, "
+            "so English was assumed"
+        )
     else:
-        why = (f"{counts[lang]} of the {len(found)} words are common {LANGUAGE_NAMES[lang]} "
-               f"words, against {counts[_other(lang)]} {LANGUAGE_NAMES[_other(lang)]}")
+        why = (
+            f"{counts[lang]} of the {len(found)} words are common {LANGUAGE_NAMES[lang]} "
+            f"words, against {counts[_other(lang)]} {LANGUAGE_NAMES[_other(lang)]}"
+        )
     return Detection(lang, f"language detected as {LANGUAGE_NAMES[lang]}: {why}")
 
 
