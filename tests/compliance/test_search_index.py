@@ -147,6 +147,18 @@ def test_glossary_file_is_valid_and_expands_plain_words() -> None:
     )
 
 
+def test_a_glossary_key_with_common_words_is_a_phrase_not_its_one_meaningful_word() -> None:
+    def expanded(question: str, lang: str) -> list[str]:
+        return glossary.expand(terms(question, lang), lang, question=question)  # type: ignore[arg-type]
+
+    smes = terms("SMEs", "en")[0]
+    assert smes in expanded("Is there help for a start-up?", "en")
+    assert smes not in expanded("When did the bans start?", "en")
+    handel = terms("handel", "nl")[0]
+    assert handel in expanded("Ons systeem is al op de markt", "nl")
+    assert handel not in expanded("Wie houdt toezicht op de markt?", "nl")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

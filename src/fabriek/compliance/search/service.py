@@ -309,7 +309,7 @@ class ActSearch:
             else list(question_terms)
         )
         if params.expand:
-            expanded += expand(expanded, chosen)
+            expanded += expand(expanded, chosen, question=text)
         hits = full_text.search(expanded, params.candidates)
         lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
         mode: Mode = "full-text+semantic" if semantic else "full-text"
