@@ -34,6 +34,7 @@ class RankParams:
     feedback: float = 0.0
     feedback_depth: int = 5  # Dutch BM25 units whose English twins make the feedback
     recital_lift: float = 0.0  # share of its best recital's score a provision gains
+    reference_lift: float = 0.0  # share of the best score of a unit naming it an item gains
 
 
 # From grid searches on the development half (BENCHMARKS.md). The embedding model is trained on
@@ -46,10 +47,16 @@ class RankParams:
 # for Dutch, which writes them as one word (no change on English dev). A provision gains a
 # fifth of the score of the best recital explaining it (structure.py): better on dev in all
 # four settings (EN/NL, with and without the re-ranker) at 0.2; summing over its recitals
-# instead of taking the best one was worse.
+# instead of taking the best one was worse. An item named by a matching unit (Article 6(1) names
+# Annex I) gains a tenth of that unit's score: grid 0.05-0.2 on dev + dev2, best at 0.1 with the
+# re-ranker in both languages (mixed with full text only, BENCHMARKS.md).
 DEFAULT_PARAMS: dict[Lang, RankParams] = {
     "en": RankParams(
-        semantic_weight=0.5, second_unit_weight=0.15, split_compounds=False, recital_lift=0.2
+        semantic_weight=0.5,
+        second_unit_weight=0.15,
+        split_compounds=False,
+        recital_lift=0.2,
+        reference_lift=0.1,
     ),
     "nl": RankParams(
         semantic_weight=0.65,
@@ -58,6 +65,7 @@ DEFAULT_PARAMS: dict[Lang, RankParams] = {
         cross_semantic=2 / 3,
         feedback=1 / 3,
         feedback_depth=3,
+        reference_lift=0.1,
         recital_lift=0.2,
     ),
 }
@@ -131,11 +139,14 @@ def rank_items(
     units: Sequence[Unit],
     params: RankParams,
     explains: Mapping[str, str] | None = None,
+    refers: Sequence[Sequence[str]] | None = None,
 ) -> list[tuple[str, Ranked, float]]:
     """Items (articles, annexes, recitals) by their best unit's score plus a little of the
     second best, and, with `explains` (recital → provision), plus recital_lift times the
     best score among the recitals explaining it: (item id, best unit, item score), best
-    first. A provision lifted only by its recitals is quoted from its first unit."""
+    first. A provision lifted only by its recitals is quoted from its first unit. With
+    `refers` (per unit id, the items it names), an item that already has a matching unit
+    gains reference_lift times the best score among the other units naming it."""
     best: dict[str, list[Ranked]] = {}
     for r in ranked:
         best.setdefault(units[r.unit_id].item_id, []).append(r)
@@ -158,6 +169,15 @@ def rank_items(
                 continue
             unit, score = scores.get(target, (Ranked(first[target], 0.0), 0.0))
             scores[target] = (unit, score + params.recital_lift * lift)
+    if refers and params.reference_lift > 0:
+        named: dict[str, float] = {}
+        for r in ranked:
+            for target in refers[r.unit_id]:
+                named[target] = max(named.get(target, 0.0), r.score)
+        for target, lift in named.items():
+            if target in scores:
+                unit, score = scores[target]
+                scores[target] = (unit, score + params.reference_lift * lift)
     items = [(item_id, unit, score) for item_id, (unit, score) in scores.items()]
     items.sort(key=lambda t: (-t[2], t[1].unit_id))
     return items

@@ -330,7 +330,9 @@ class ActSearch:
         ranked = combine(lexical, semantic, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
-        for item_id, best, score in rank_items(ranked, full_text.units, params, full_text.explains):
+        for item_id, best, score in rank_items(
+            ranked, full_text.units, params, full_text.explains, full_text.refers
+        ):
             unit = full_text.units[best.unit_id]
             bucket = explanations if unit.kind == "recital" else provisions
             wanted = recitals if unit.kind == "recital" else limit
