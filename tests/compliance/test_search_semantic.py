@@ -112,3 +112,23 @@ def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
     top = next(p for p in dutch.results[:3] if p.item == "Article 5")
     assert top.citation.startswith("Artikel 5") and top.link.endswith("/nld#art_5")
     assert not list(tmp_path.glob("act-index-nl-*.npy"))  # Dutch needs no Dutch embeddings
+
+
+def test_z_fusion_standardises_each_signal_and_keeps_scores_non_negative() -> None:
+    hits = [Hit(0, 10.0), Hit(1, 9.0), Hit(2, 1.0)]
+    sims = [0.1, 0.2, 0.9, 0.0]
+    z = fuse(hits, sims, RankParams(semantic_weight=0.5, fusion="z"))
+    assert z[0].unit_id == 2  # the clear semantic match BM25 ranked low still wins
+    assert {r.unit_id for r in z} == {0, 1, 2, 3}
+    assert min(r.score for r in z) == 0.0  # shifted: the item lifts add shares of scores
+    # Each signal counts by its spread, not its scale: cosines doubled and shifted, BM25 times
+    # 10, change nothing.
+    wider = fuse(
+        [Hit(h.unit_id, 10 * h.score) for h in hits],
+        [0.0, 0.2, 1.6, -0.2],
+        RankParams(semantic_weight=0.5, fusion="z"),
+    )
+    assert [r.unit_id for r in wider] == [r.unit_id for r in z]
+    assert [r.score for r in wider] == pytest.approx([r.score for r in z])
+    # Without cosines (full text) the BM25 order and scores are kept.
+    assert fuse(hits, None, RankParams(fusion="z")) == fuse(hits, None, RankParams())
