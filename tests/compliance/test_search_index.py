@@ -12,6 +12,8 @@ from fabriek.compliance.search import corpus, glossary, index
 from fabriek.compliance.search.index import FullTextIndex, fts5_available, index_path
 from fabriek.compliance.search.text import (
     compound_parts,
+    decompound,
+    decompounded,
     detect_language,
     split_compound,
     terms,
@@ -182,3 +184,25 @@ def test_unknown_dutch_compounds_are_split_into_words_of_the_act() -> None:
     assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == terms(
         "water voorziening", "nl"
     )
+
+
+def test_dutch_compounds_of_the_question_are_also_searched_by_their_parts() -> None:
+    vocabulary = {
+        "kwaliteit": 8,
+        "beheer": 11,
+        "systeem": 800,
+        "gebruik": 372,
+        "verantwoordelijke": 2,
+        "kwaliteitsbeheer": 3,
+        "zeldzaam": 1,
+        "woord": 5,
+    }
+    assert decompound("gebruiksverantwoordelijke", vocabulary) == ["gebruik", "verantwoordelijke"]
+    # The fewest parts first; the parts of parts are searched too.
+    assert decompound("kwaliteitsbeheersysteem", vocabulary) == ["kwaliteitsbeheer", "systeem"]
+    assert decompounded("het kwaliteitsbeheersysteem", "nl", vocabulary) == terms(
+        "kwaliteitsbeheer systeem kwaliteit beheer", "nl"
+    )
+    assert decompound("zeldzaamwoord", vocabulary) == []  # a part used once is not trusted
+    assert decompound("systeem", vocabulary) == []  # too short to be two words of 4 letters
+    assert decompounded("quality management system", "en", vocabulary) == []

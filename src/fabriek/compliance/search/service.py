@@ -30,6 +30,7 @@ from fabriek.compliance.search.text import (
     LANGUAGE_NAMES,
     Lang,
     compound_parts,
+    decompounded,
     detect_language,
     terms,
 )
@@ -304,7 +305,9 @@ class ActSearch:
                 field="q",
             )
         expanded = (
-            question_terms + compound_parts(text, chosen, full_text.vocabulary)
+            question_terms
+            + compound_parts(text, chosen, full_text.vocabulary)
+            + decompounded(text, chosen, full_text.vocabulary)
             if params.split_compounds
             else list(question_terms)
         )
