@@ -132,3 +132,22 @@ def test_z_fusion_standardises_each_signal_and_keeps_scores_non_negative() -> No
     assert [r.score for r in wider] == pytest.approx([r.score for r in z])
     # Without cosines (full text) the BM25 order and scores are kept.
     assert fuse(hits, None, RankParams(fusion="z")) == fuse(hits, None, RankParams())
+
+
+def test_rocchio_moves_the_question_towards_its_best_units() -> None:
+    import numpy as np
+
+    vectors = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.6, 0.8], [0.0, 0.0, 1.0]])
+    index = SemanticIndex(None, vectors)  # type: ignore[arg-type]
+    question = np.array([0.6, 0.0, 0.8])
+    plain = index.rocchio(question, [], 0.5)
+    assert plain == pytest.approx(vectors @ question)
+    assert int(np.argmax(plain)) == 3
+    moved = index.rocchio(question, [2], 1.0)  # unit 2 was among the best of a first fusion
+    assert int(np.argmax(moved)) == 2
+    assert moved[2] > plain[2] and moved[0] < plain[0]
+
+
+def test_the_default_ranking_uses_dense_feedback_for_both_languages(tmp_path: Path) -> None:
+    search = ActSearch(tmp_path)
+    assert search.params["en"].rocchio > 0 and search.params["nl"].rocchio > 0

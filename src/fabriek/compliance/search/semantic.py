@@ -139,6 +139,13 @@ class SemanticIndex:
         norm = float((query**2).sum()) ** 0.5
         return self.vectors @ (query / norm if norm > 0 else query)
 
+    def rocchio(self, query: np.ndarray, unit_ids: Sequence[int], beta: float) -> np.ndarray:
+        """Cosine similarity of every unit with the question's vector moved towards the mean
+        of the given units' vectors (Rocchio, 1971): q + beta * mean, normalised."""
+        moved = query + beta * self.vectors[list(unit_ids)].mean(axis=0) if unit_ids else query
+        norm = float((moved**2).sum()) ** 0.5
+        return self.vectors @ (moved / norm if norm > 0 else moved)
+
 
 def _save_atomically(path: Path, vectors: Any) -> None:
     import numpy as np

@@ -221,7 +221,9 @@ class ActSearch:
         searched through English: BM25 of its translated terms, the English embeddings of
         its pseudo-question, and the mean English embedding of the twins of its best Dutch
         BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
-        position. The questions to embed are encoded in one call."""
+        position. The questions to embed are encoded in one call. Last, with `rocchio`, the
+        first question's vector moved towards the mean vector of the best units of a first
+        fusion of these signals (dense pseudo-relevance feedback, nothing more to encode)."""
         lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
         embedded = {e: self.semantic_index(e, wait=wait) for e in self._embedded(lang)}
         queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
@@ -247,6 +249,17 @@ class ActSearch:
             semantic[:0] = [
                 (index.vectors @ v, w) for (index, _, w), v in zip(queries, vectors, strict=True)
             ]
+            if params.rocchio > 0:
+                first = [r.unit_id for r in combine(lexical, semantic, params)]
+                index = queries[0][0]
+                semantic.append(
+                    (
+                        index.rocchio(
+                            vectors[0], first[: params.rocchio_depth], params.rocchio_beta
+                        ),
+                        params.rocchio,
+                    )
+                )
         return lexical, semantic
 
     def _embedded(self, lang: Lang) -> list[Lang]:
