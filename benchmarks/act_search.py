@@ -66,13 +66,15 @@ class Tally:
 
     def summary(self) -> dict[str, float]:
         ms = sorted(self.ms)
-        return {"n": len(self.recall),
-                "recall@5": round(statistics.fmean(self.recall), 3),
-                "hit@5": round(statistics.fmean(self.hit), 3),
-                "mrr": round(statistics.fmean(self.rr), 3),
-                "p50_ms": round(ms[len(ms) // 2], 1),
-                "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
-                "language": round(statistics.fmean(self.lang_ok), 3)}
+        return {
+            "n": len(self.recall),
+            "recall@5": round(statistics.fmean(self.recall), 3),
+            "hit@5": round(statistics.fmean(self.hit), 3),
+            "mrr": round(statistics.fmean(self.rr), 3),
+            "p50_ms": round(ms[len(ms) // 2], 1),
+            "p95_ms": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1),
+            "language": round(statistics.fmean(self.lang_ok), 3),
+        }
 
 
 def score(ranked: list[str], expected: list[str]) -> tuple[float, float, float]:
@@ -82,8 +84,9 @@ def score(ranked: list[str], expected: list[str]) -> tuple[float, float, float]:
     return recall, float(first is not None and first < K), 0.0 if first is None else 1 / (first + 1)
 
 
-def run(search: ActSearch, questions: list[dict[str, Any]], langs: list[str],
-        misses: bool) -> dict[str, dict[str, dict[str, float]]]:
+def run(
+    search: ActSearch, questions: list[dict[str, Any]], langs: list[str], misses: bool
+) -> dict[str, dict[str, dict[str, float]]]:
     tallies: dict[tuple[str, str], Tally] = {}
     for lang in langs:
         for q in questions:
@@ -100,8 +103,11 @@ def run(search: ActSearch, questions: list[dict[str, Any]], langs: list[str],
                 t.ms.append(elapsed)
                 t.lang_ok.append(float(answer.lang == lang))
             if misses and recall < 1:
-                print(f"  miss {lang} {q['id']} ({q['split']}) want {q['expected']} got "
-                      f"{ranked[:K]}: {q[lang]}", file=sys.stderr)
+                print(
+                    f"  miss {lang} {q['id']} ({q['split']}) want {q['expected']} got "
+                    f"{ranked[:K]}: {q[lang]}",
+                    file=sys.stderr,
+                )
     out: dict[str, dict[str, dict[str, float]]] = {}
     for (lang, split), t in sorted(tallies.items()):
         out.setdefault(lang, {})[split] = t.summary()
@@ -119,11 +125,15 @@ def main() -> None:
     langs = ["en", "nl"] if args.lang == "both" else [args.lang]
     modes = ["full-text", "semantic"] if args.mode == "both" else [args.mode]
     if "semantic" in modes and missing_packages():
-        print(f"semantic re-ranking not installed ({', '.join(missing_packages())}): "
-              "measuring full text only", file=sys.stderr)
+        print(
+            f"semantic re-ranking not installed ({', '.join(missing_packages())}): "
+            "measuring full text only",
+            file=sys.stderr,
+        )
         modes = ["full-text"]
-    questions = load_questions() + [q for path in (INDEPENDENT, DEV2) if path.exists()
-                                     for q in load_questions(path)]
+    questions = load_questions() + [
+        q for path in (INDEPENDENT, DEV2) if path.exists() for q in load_questions(path)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache_dir or Path(tmp)
         report: dict[str, Any] = {"questions": len(questions), "k": K, "modes": {}}
@@ -136,22 +146,28 @@ def main() -> None:
                 search.ask(q["en"])
             if args.misses:
                 print(f"[{mode}]", file=sys.stderr)
-            report["modes"][mode] = {"open_or_build_s": round(warm_s, 2),
-                                     "results": run(search, questions, langs, args.misses)}
+            report["modes"][mode] = {
+                "open_or_build_s": round(warm_s, 2),
+                "results": run(search, questions, langs, args.misses),
+            }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"{len(questions)} questions per language, k={K}")
-    header = f"{'mode':<10} {'lang':<4} {'split':<11} {'n':>3} {'recall@5':>8} {'hit@5':>6} " \
-             f"{'MRR':>6} {'p50 ms':>7} {'p95 ms':>7} {'lang ok':>7}"
+    header = (
+        f"{'mode':<10} {'lang':<4} {'split':<11} {'n':>3} {'recall@5':>8} {'hit@5':>6} "
+        f"{'MRR':>6} {'p50 ms':>7} {'p95 ms':>7} {'lang ok':>7}"
+    )
     print(header)
     for mode, data in report["modes"].items():
         for lang, splits in data["results"].items():
             for split in [x for x in ("dev", "test", "all", *SEPARATE) if x in splits]:
                 s = splits[split]
-                print(f"{mode:<10} {lang:<4} {split:<11} {s['n']:>3} {s['recall@5']:>8.3f} "
-                      f"{s['hit@5']:>6.3f} {s['mrr']:>6.3f} {s['p50_ms']:>7.1f} "
-                      f"{s['p95_ms']:>7.1f} {s['language']:>7.3f}")
+                print(
+                    f"{mode:<10} {lang:<4} {split:<11} {s['n']:>3} {s['recall@5']:>8.3f} "
+                    f"{s['hit@5']:>6.3f} {s['mrr']:>6.3f} {s['p50_ms']:>7.1f} "
+                    f"{s['p95_ms']:>7.1f} {s['language']:>7.3f}"
+                )
         print(f"{mode:<10} index (and embeddings) open or build: {data['open_or_build_s']} s")
 
 

@@ -26,10 +26,25 @@ DEV2 = EVAL / "questions-dev2.yaml"
 QUESTION_FILES = [QUESTIONS, INDEPENDENT, DEV2]
 
 MUST_COVER = {
-    "Article 2", "Article 3", "Article 5", "Article 6", "Annex I", "Annex III", "Article 50",
-    *(f"Article {n}" for n in range(51, 56)), *(f"Article {n}" for n in range(9, 16)),
-    "Article 16", "Article 26", "Article 27", "Article 43", "Article 49", "Article 57",
-    "Article 72", "Article 73", "Article 99", "Article 113",
+    "Article 2",
+    "Article 3",
+    "Article 5",
+    "Article 6",
+    "Annex I",
+    "Annex III",
+    "Article 50",
+    *(f"Article {n}" for n in range(51, 56)),
+    *(f"Article {n}" for n in range(9, 16)),
+    "Article 16",
+    "Article 26",
+    "Article 27",
+    "Article 43",
+    "Article 49",
+    "Article 57",
+    "Article 72",
+    "Article 73",
+    "Article 99",
+    "Article 113",
 }
 
 
@@ -89,8 +104,8 @@ def test_questions_do_not_copy_the_act(lang: str, path: Path) -> None:
     n = 8
     for q in load_questions(path):
         asked = words(q[lang])
-        runs = {tuple(asked[i:i + n]) for i in range(len(asked) - n + 1)}
+        runs = {tuple(asked[i : i + n]) for i in range(len(asked) - n + 1)}
         for item in q["expected"]:
             text = words(items(lang)[item]["text"])
-            copied = runs & {tuple(text[i:i + n]) for i in range(len(text) - n + 1)}
+            copied = runs & {tuple(text[i : i + n]) for i in range(len(text) - n + 1)}
             assert not copied, (q["id"], lang, copied)

@@ -12,6 +12,8 @@ from fabriek.compliance.search import corpus, glossary, index
 from fabriek.compliance.search.index import FullTextIndex, fts5_available, index_path
 from fabriek.compliance.search.text import (
     compound_parts,
+    decompound,
+    decompounded,
     detect_language,
     split_compound,
     terms,
@@ -20,8 +22,10 @@ from tests.compliance.search_support import items
 
 pytestmark = pytest.mark.unit
 
-LINK = re.compile(r"^https://eur-lex\.europa\.eu/eli/reg/2024/1689/oj/(eng|nld)"
-                  r"#(art_\d{1,3}|rct_\d{1,3}|anx_[IVX]{1,5})$")
+LINK = re.compile(
+    r"^https://eur-lex\.europa\.eu/eli/reg/2024/1689/oj/(eng|nld)"
+    r"#(art_\d{1,3}|rct_\d{1,3}|anx_[IVX]{1,5})$"
+)
 
 
 def test_fts5_is_available_in_this_python() -> None:
@@ -99,8 +103,9 @@ def test_index_is_built_once_and_reused(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary left
 
 
-def test_index_is_rebuilt_when_the_code_version_changes(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_is_rebuilt_when_the_code_version_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = FullTextIndex.open(tmp_path, "en").path
     monkeypatch.setattr(index, "INDEX_VERSION", index.INDEX_VERSION + "-next")
     new = FullTextIndex.open(tmp_path, "en").path
@@ -108,8 +113,9 @@ def test_index_is_rebuilt_when_the_code_version_changes(tmp_path: Path,
     assert new.exists() and not old.exists()
 
 
-def test_index_is_rebuilt_when_the_act_text_changes(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_is_rebuilt_when_the_act_text_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     old = FullTextIndex.open(tmp_path, "nl").path
     monkeypatch.setattr(index, "text_hash", lambda lang: "0" * 64)  # another edition
     assert index_path(tmp_path, "nl") != old
@@ -139,14 +145,30 @@ def test_glossary_file_is_valid_and_expands_plain_words() -> None:
     assert set(terms("general-purpose AI model", "en")) - set(asked) <= set(extra)
     assert glossary.expand(terms("social scoring", "en"), "en") == []
     assert terms("gebruiksverantwoordelijke", "nl")[0] in glossary.expand(
-        terms("We kopen de tool en gebruiken hem", "nl"), "nl")
+        terms("We kopen de tool en gebruiken hem", "nl"), "nl"
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("version: 1\nen: {chatbot: ''}\nnl: {}\n", "key and value must both have words"),
-    ("version: 1\nen: {}\n", "nl"),
-    ("version: 1\nen: {}\nnl: {}\nfr: {}\n", "fr"),
-])
+def test_a_glossary_key_with_common_words_is_a_phrase_not_its_one_meaningful_word() -> None:
+    def expanded(question: str, lang: str) -> list[str]:
+        return glossary.expand(terms(question, lang), lang, question=question)  # type: ignore[arg-type]
+
+    smes = terms("SMEs", "en")[0]
+    assert smes in expanded("Is there help for a start-up?", "en")
+    assert smes not in expanded("When did the bans start?", "en")
+    handel = terms("handel", "nl")[0]
+    assert handel in expanded("Ons systeem is al op de markt", "nl")
+    assert handel not in expanded("Wie houdt toezicht op de markt?", "nl")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 1\nen: {chatbot: ''}\nnl: {}\n", "key and value must both have words"),
+        ("version: 1\nen: {}\n", "nl"),
+        ("version: 1\nen: {}\nnl: {}\nfr: {}\n", "fr"),
+    ],
+)
 def test_a_bad_glossary_is_refused_at_load(text: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         glossary.parse(text)
@@ -159,5 +181,28 @@ def test_unknown_dutch_compounds_are_split_into_words_of_the_act() -> None:
     assert split_compound("productsregels", vocabulary) == ("product", "regels")  # linking -s-
     assert split_compound("water", vocabulary) is None  # known word
     assert split_compound("gezichtsherkenning", vocabulary) is None  # parts unknown
-    assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == \
-        terms("water voorziening", "nl")
+    assert compound_parts("Wie regelt de watervoorziening?", "nl", vocabulary) == terms(
+        "water voorziening", "nl"
+    )
+
+
+def test_dutch_compounds_of_the_question_are_also_searched_by_their_parts() -> None:
+    vocabulary = {
+        "kwaliteit": 8,
+        "beheer": 11,
+        "systeem": 800,
+        "gebruik": 372,
+        "verantwoordelijke": 2,
+        "kwaliteitsbeheer": 3,
+        "zeldzaam": 1,
+        "woord": 5,
+    }
+    assert decompound("gebruiksverantwoordelijke", vocabulary) == ["gebruik", "verantwoordelijke"]
+    # The fewest parts first; the parts of parts are searched too.
+    assert decompound("kwaliteitsbeheersysteem", vocabulary) == ["kwaliteitsbeheer", "systeem"]
+    assert decompounded("het kwaliteitsbeheersysteem", "nl", vocabulary) == terms(
+        "kwaliteitsbeheer systeem kwaliteit beheer", "nl"
+    )
+    assert decompound("zeldzaamwoord", vocabulary) == []  # a part used once is not trusted
+    assert decompound("systeem", vocabulary) == []  # too short to be two words of 4 letters
+    assert decompounded("quality management system", "en", vocabulary) == []

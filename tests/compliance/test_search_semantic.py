@@ -17,9 +17,11 @@ from fabriek.compliance.search.semantic import MiniLM, SemanticIndex, missing_pa
 
 pytestmark = [
     pytest.mark.unit,
-    pytest.mark.skipif(bool(missing_packages()),
-                       reason="semantic re-ranking needs the 'act-semantic' extra "
-                              f"(not installed here: {', '.join(missing_packages())})"),
+    pytest.mark.skipif(
+        bool(missing_packages()),
+        reason="semantic re-ranking needs the 'act-semantic' extra "
+        f"(not installed here: {', '.join(missing_packages())})",
+    ),
 ]
 
 
@@ -29,8 +31,16 @@ def encoder() -> MiniLM:
 
 
 def _sample() -> list[corpus.Unit]:
-    wanted = {"Article 5(1)(f)", "Article 50(1)", "Article 99(3)", "Article 10(2)",
-              "Annex III, point 4", "Article 4", "Article 14(1)", "Article 51(2)"}
+    wanted = {
+        "Article 5(1)(f)",
+        "Article 50(1)",
+        "Article 99(3)",
+        "Article 10(2)",
+        "Annex III, point 4",
+        "Article 4",
+        "Article 14(1)",
+        "Article 51(2)",
+    }
     return [u for u in corpus.load_units("en") if u.citation in wanted]
 
 
@@ -40,8 +50,7 @@ def test_the_packaged_model_loads_offline_and_embeds_unit_vectors(encoder: MiniL
     assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
 
 
-def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM,
-                                                         tmp_path: Path) -> None:
+def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM, tmp_path: Path) -> None:
     units = _sample()
     semantic = SemanticIndex.open(encoder, units, tmp_path / "act-index-en-x.sqlite", "en")
     for question, citation in [
@@ -54,8 +63,7 @@ def test_paraphrases_without_shared_words_find_their_unit(encoder: MiniLM,
         assert units[int(sims.argmax())].citation == citation, question
 
 
-def test_embeddings_are_cached_beside_the_index_and_reused(encoder: MiniLM,
-                                                           tmp_path: Path) -> None:
+def test_embeddings_are_cached_beside_the_index_and_reused(encoder: MiniLM, tmp_path: Path) -> None:
     units = _sample()
     index_file = tmp_path / "act-index-en-abc.sqlite"
     SemanticIndex.open(encoder, units, index_file, "en")
@@ -87,8 +95,9 @@ def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
     """Embeds the whole English text (a minute or two on a small machine) and learns the
     Dutch → English table (some seconds)."""
     search = ActSearch(tmp_path)
-    first = search.ask("Must we tell customers they are chatting with a bot?", lang="en",
-                       wait=False)
+    first = search.ask(
+        "Must we tell customers they are chatting with a bot?", lang="en", wait=False
+    )
     assert first.mode == "full-text"  # the re-ranker is being built in the background
     assert "being prepared" in first.mode_note
     search.warm(("en",))
@@ -103,3 +112,42 @@ def test_ask_uses_the_reranker_once_built(tmp_path: Path) -> None:
     top = next(p for p in dutch.results[:3] if p.item == "Article 5")
     assert top.citation.startswith("Artikel 5") and top.link.endswith("/nld#art_5")
     assert not list(tmp_path.glob("act-index-nl-*.npy"))  # Dutch needs no Dutch embeddings
+
+
+def test_z_fusion_standardises_each_signal_and_keeps_scores_non_negative() -> None:
+    hits = [Hit(0, 10.0), Hit(1, 9.0), Hit(2, 1.0)]
+    sims = [0.1, 0.2, 0.9, 0.0]
+    z = fuse(hits, sims, RankParams(semantic_weight=0.5, fusion="z"))
+    assert z[0].unit_id == 2  # the clear semantic match BM25 ranked low still wins
+    assert {r.unit_id for r in z} == {0, 1, 2, 3}
+    assert min(r.score for r in z) == 0.0  # shifted: the item lifts add shares of scores
+    # Each signal counts by its spread, not its scale: cosines doubled and shifted, BM25 times
+    # 10, change nothing.
+    wider = fuse(
+        [Hit(h.unit_id, 10 * h.score) for h in hits],
+        [0.0, 0.2, 1.6, -0.2],
+        RankParams(semantic_weight=0.5, fusion="z"),
+    )
+    assert [r.unit_id for r in wider] == [r.unit_id for r in z]
+    assert [r.score for r in wider] == pytest.approx([r.score for r in z])
+    # Without cosines (full text) the BM25 order and scores are kept.
+    assert fuse(hits, None, RankParams(fusion="z")) == fuse(hits, None, RankParams())
+
+
+def test_rocchio_moves_the_question_towards_its_best_units() -> None:
+    import numpy as np
+
+    vectors = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.6, 0.8], [0.0, 0.0, 1.0]])
+    index = SemanticIndex(None, vectors)  # type: ignore[arg-type]
+    question = np.array([0.6, 0.0, 0.8])
+    plain = index.rocchio(question, [], 0.5)
+    assert plain == pytest.approx(vectors @ question)
+    assert int(np.argmax(plain)) == 3
+    moved = index.rocchio(question, [2], 1.0)  # unit 2 was among the best of a first fusion
+    assert int(np.argmax(moved)) == 2
+    assert moved[2] > plain[2] and moved[0] < plain[0]
+
+
+def test_the_default_ranking_uses_dense_feedback_for_both_languages(tmp_path: Path) -> None:
+    search = ActSearch(tmp_path)
+    assert search.params["en"].rocchio > 0 and search.params["nl"].rocchio > 0

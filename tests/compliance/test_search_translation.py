@@ -16,7 +16,7 @@ from fabriek.compliance.search.ranking import (
     combine,
     rank_items,
 )
-from fabriek.compliance.search.structure import recital_provisions
+from fabriek.compliance.search.structure import recital_provisions, references, unit_references
 from fabriek.compliance.search.text import terms
 from fabriek.compliance.search.translation import (
     TranslationTable,
@@ -155,3 +155,63 @@ def test_a_matching_recital_lifts_the_provision_it_explains() -> None:
     alone = rank_items(ranked[:2], units, RankParams(recital_lift=0.2), explains)
     article = next(t for t in alone if t[0] == "Article 5")
     assert units[article[1].unit_id].item_id == "Article 5"
+
+
+def test_references_name_this_acts_articles_and_annexes_not_other_acts() -> None:
+    assert references("the legislation listed in Annex I and the areas in Annex III") == [
+        "Annex I",
+        "Annex III",
+    ]
+    assert references("the requirements in Articles 8 to 11 and Article 15(1)") == [
+        "Article 8",
+        "Article 9",
+        "Article 10",
+        "Article 11",
+        "Article 15",
+    ]
+    assert references("Articles 16, 17 and 18; Annexes VIII to X") == [
+        "Article 16",
+        "Article 17",
+        "Article 18",
+        "Annex VIII",
+        "Annex IX",
+        "Annex X",
+    ]
+    assert (
+        references("Article 9 of Regulation (EU) 2016/679 and Annex I to Directive 2006/42") == []
+    )
+    assert references("Article 6 of this Regulation") == ["Article 6"]
+
+
+def test_each_unit_knows_the_items_it_refers_to_in_either_language() -> None:
+    english = corpus.load_units("en")
+    refers = unit_references(english)
+    cited = dict(zip((u.citation for u in english), refers, strict=True))
+    assert "Annex I" in cited["Article 6(1)(a)"]
+    assert "Annex XII" in cited["Article 53(1)(b)"]
+    assert all(u.item_id not in r for u, r in zip(english, refers, strict=True))
+    for lang in ("en", "nl"):
+        assert full_text().index(lang).refers == refers  # type: ignore[arg-type]
+
+
+def test_a_matching_unit_lifts_the_item_it_refers_to() -> None:
+    units = [
+        u for u in corpus.load_units("en") if u.item_id in ("Article 53", "Annex XII", "Annex XI")
+    ]
+    first = {u.item_id: i for i, u in reversed(list(enumerate(units)))}
+    refers = [["Annex XII"] if u.item_id == "Article 53" else [] for u in units]
+    ranked = [
+        Ranked(first["Article 53"], 1.0),
+        Ranked(first["Annex XI"], 0.5),
+        Ranked(first["Annex XII"], 0.45),
+    ]
+    plain = rank_items(ranked, units, RankParams(second_unit_weight=0.0), refers=refers)
+    assert [i for i, _, _ in plain] == ["Article 53", "Annex XI", "Annex XII"]
+    lifted = rank_items(
+        ranked, units, RankParams(second_unit_weight=0.0, reference_lift=0.1), refers=refers
+    )
+    assert [i for i, _, _ in lifted] == ["Article 53", "Annex XII", "Annex XI"]
+    assert lifted[1][2] == pytest.approx(0.45 + 0.1 * 1.0)
+    # Only items that matched themselves are lifted: a reference alone is no answer.
+    alone = rank_items(ranked[:2], units, RankParams(reference_lift=0.1), refers=refers)
+    assert "Annex XII" not in [i for i, _, _ in alone]

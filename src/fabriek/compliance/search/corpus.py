@@ -37,16 +37,16 @@ _ANNEX_SECTION = re.compile(r"^(?:Section|Afdeling)\s+([A-Z0-9]{1,2})\b")
 class Unit:
     """One rankable, quotable piece of the Act."""
 
-    item_id: str         # language-independent: "Article 5", "Annex III", "Recital 44"
-    kind: str            # article | annex | recital
+    item_id: str  # language-independent: "Article 5", "Annex III", "Recital 44"
+    kind: str  # article | annex | recital
     lang: Lang
-    citation: str        # in the unit's language: "Article 5(1)", "Bijlage III, punt 4"
-    label: str           # the item in the unit's language: "Article 5", "Artikel 5"
-    title: str           # the item's heading ("" for recitals)
-    context: str         # chapter and section headings, for ranking only
-    lead: str            # a lead-in line quoted before the text ("" when none)
+    citation: str  # in the unit's language: "Article 5(1)", "Bijlage III, punt 4"
+    label: str  # the item in the unit's language: "Article 5", "Artikel 5"
+    title: str  # the item's heading ("" for recitals)
+    context: str  # chapter and section headings, for ranking only
+    lead: str  # a lead-in line quoted before the text ("" when none)
     text: str
-    anchor: str          # EUR-Lex paragraph anchor "005.001", or ""
+    anchor: str  # EUR-Lex paragraph anchor "005.001", or ""
     link: str
 
 
@@ -105,8 +105,9 @@ def _article_units(item: dict[str, Any], lang: Lang) -> list[Unit]:
     url = link(item["id"], lang)
 
     def unit(citation: str, text: str, *, lead: str = "", anchor: str = "") -> Unit:
-        return Unit(item["id"], "article", lang, citation, label, title, ctx, lead, text,
-                    anchor, url)
+        return Unit(
+            item["id"], "article", lang, citation, label, title, ctx, lead, text, anchor, url
+        )
 
     if item.get("paragraphs"):
         units = []
@@ -117,15 +118,18 @@ def _article_units(item: dict[str, Any], lang: Lang) -> list[Unit]:
     return _pointwise(unit, label, item["text"], lang, anchor="")
 
 
-def _pointwise(unit: Callable[..., Unit], citation: str, text: str, lang: Lang, *,
-               anchor: str) -> list[Unit]:
+def _pointwise(
+    unit: Callable[..., Unit], citation: str, text: str, lang: Lang, *, anchor: str
+) -> list[Unit]:
     """One unit for a text, or, where it lists points, one per point (with the lead-in) and
     one for its closing text: a long list would otherwise lose to short paragraphs."""
     lead, points, tail = split_points(text)
     if len(points) < 2:
         return [unit(citation, text, anchor=anchor)]
-    units = [unit(point_citation(citation, number, lang), body, lead=lead, anchor=anchor)
-             for number, body in points]
+    units = [
+        unit(point_citation(citation, number, lang), body, lead=lead, anchor=anchor)
+        for number, body in points
+    ]
     if tail.strip():
         units.append(unit(citation, tail, lead=lead, anchor=anchor))
     return units
@@ -172,9 +176,21 @@ def _annex_units(item: dict[str, Any], lang: Lang) -> list[Unit]:
     for sect_id, point_id, lines in chunks:
         body = "\n".join(lines).strip()
         if body:
-            units.append(Unit(item["id"], "annex", lang,
-                              annex_point_citation(label, sect_id, point_id, lang), label,
-                              title, "", "", body, "", url))
+            units.append(
+                Unit(
+                    item["id"],
+                    "annex",
+                    lang,
+                    annex_point_citation(label, sect_id, point_id, lang),
+                    label,
+                    title,
+                    "",
+                    "",
+                    body,
+                    "",
+                    url,
+                )
+            )
     return units
 
 
@@ -187,8 +203,21 @@ def units_of(document: dict[str, Any], lang: Lang) -> list[Unit]:
         elif item["type"] == "annex":
             units.extend(_annex_units(item, lang))
         elif item["type"] == "recital":
-            units.append(Unit(item["id"], "recital", lang, _label(item, lang), _label(item, lang),
-                              "", "", "", item["text"], "", link(item["id"], lang)))
+            units.append(
+                Unit(
+                    item["id"],
+                    "recital",
+                    lang,
+                    _label(item, lang),
+                    _label(item, lang),
+                    "",
+                    "",
+                    "",
+                    item["text"],
+                    "",
+                    link(item["id"], lang),
+                )
+            )
     return units
 
 

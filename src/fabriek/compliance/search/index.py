@@ -20,15 +20,16 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import snowballstemmer
 
 from fabriek.compliance.search.corpus import Unit, load_units, text_hash
-from fabriek.compliance.search.structure import recital_provisions
+from fabriek.compliance.search.structure import recital_provisions, unit_references
 from fabriek.compliance.search.text import Lang, terms, words
 
 # Bump when units, terms or the schema change: old cache files are then rebuilt.
-INDEX_VERSION = "6"
+INDEX_VERSION = "7"
 
 # BM25 column weights: a word in the item's title counts five times one in the body; chapter
 # and section headings a little more than the body (tuned on the development half only).
@@ -48,8 +49,12 @@ def fts5_available() -> bool:
 
 def cache_key(lang: Lang) -> str:
     # The English text too: the recital → provision map is derived from it for both languages.
-    parts = [text_hash(lang), text_hash("en"), INDEX_VERSION,
-             getattr(snowballstemmer, "__version__", "?")]
+    parts = [
+        text_hash(lang),
+        text_hash("en"),
+        INDEX_VERSION,
+        getattr(snowballstemmer, "__version__", "?"),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -59,22 +64,31 @@ def index_path(cache_dir: Path, lang: Lang) -> Path:
 
 @dataclass(frozen=True)
 class Hit:
-    unit_id: int      # position in FullTextIndex.units
-    score: float      # BM25, higher is better
+    unit_id: int  # position in FullTextIndex.units
+    score: float  # BM25, higher is better
 
 
 class FullTextIndex:
     """One language's index: the units in memory, FTS5 on disk, a connection per thread."""
 
-    def __init__(self, path: Path, lang: Lang, units: list[Unit],
-                 explains: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lang: Lang,
+        units: list[Unit],
+        explains: dict[str, str] | None = None,
+        refers: list[list[str]] | None = None,
+    ) -> None:
         self.path, self.lang, self.units = path, lang, units
-        # Recital id → the provision it explains (structure.py), stored with the index.
+        # Recital id → the provision it explains, and per unit the items it refers to
+        # (structure.py), stored with the index.
         self.explains = explains or {}
+        self.refers = refers or [[] for _ in units]
         self._local = threading.local()
         # Surface words of the text with their counts, for splitting a question's compounds.
         self.vocabulary: Counter[str] = Counter(
-            w for u in units for w in words(f"{u.title}\n{u.lead}\n{u.text}"))
+            w for u in units for w in words(f"{u.title}\n{u.lead}\n{u.text}")
+        )
 
     @classmethod
     def open(cls, cache_dir: Path, lang: Lang) -> FullTextIndex:
@@ -84,7 +98,8 @@ class FullTextIndex:
         path = index_path(cache_dir, lang)
         if not path.exists():
             build(path, lang, load_units(lang))
-        return cls(path, lang, _read_units(path, lang), _read_explains(path))
+        units = _read_units(path, lang)
+        return cls(path, lang, units, _read_meta(path, "explains", {}), _read_meta(path, "refers"))
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -100,10 +115,15 @@ class FullTextIndex:
             return []
         match = " OR ".join(f'"{t}"' for t in distinct)
         w = WEIGHTS
-        rows = self._db().execute(
-            "SELECT rowid, bm25(fts, ?, ?, ?) AS rank FROM fts WHERE fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (w["title"], w["context"], w["body"], match, k)).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT rowid, bm25(fts, ?, ?, ?) AS rank FROM fts WHERE fts MATCH ? "
+                "ORDER BY rank LIMIT ?",
+                (w["title"], w["context"], w["body"], match, k),
+            )
+            .fetchall()
+        )
         return [Hit(rowid - 1, -rank) for rowid, rank in rows]
 
 
@@ -111,12 +131,22 @@ def _stemmed(text: str, lang: Lang) -> str:
     return " ".join(terms(text, lang, keep_stop_words=False))
 
 
-def build(path: Path, lang: Lang, units: list[Unit],
-          explains: dict[str, str] | None = None) -> None:
+def build(
+    path: Path,
+    lang: Lang,
+    units: list[Unit],
+    explains: dict[str, str] | None = None,
+    refers: list[list[str]] | None = None,
+) -> None:
     """Write the index for `units` to `path` atomically and remove older ones beside it, with
-    the recital → provision map (by default derived from the English text)."""
-    if explains is None:
-        explains = recital_provisions(load_units("en"))
+    the recital → provision map and each unit's references to other items (by default derived
+    from the English text, whose units align with every language's)."""
+    if explains is None or refers is None:
+        english = load_units("en")
+        if explains is None:
+            explains = recital_provisions(english)
+        if refers is None:
+            refers = unit_references(english) if len(english) == len(units) else None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -124,20 +154,36 @@ def build(path: Path, lang: Lang, units: list[Unit],
         with contextlib.closing(sqlite3.connect(tmp)) as db:
             cols = ", ".join(_UNIT_COLUMNS)
             db.execute(f"CREATE TABLE units (id INTEGER PRIMARY KEY, {cols})")
-            db.execute("CREATE VIRTUAL TABLE fts USING fts5(title, context, body, content='', "
-                       "tokenize='unicode61 remove_diacritics 2')")
+            db.execute(
+                "CREATE VIRTUAL TABLE fts USING fts5(title, context, body, content='', "
+                "tokenize='unicode61 remove_diacritics 2')"
+            )
             db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
             marks = ", ".join("?" for _ in _UNIT_COLUMNS)
             for rowid, unit in enumerate(units, start=1):
-                db.execute(f"INSERT INTO units (id, {cols}) VALUES (?, {marks})",
-                           (rowid, *astuple(unit)))
-                db.execute("INSERT INTO fts (rowid, title, context, body) VALUES (?, ?, ?, ?)",
-                           (rowid, _stemmed(unit.title, lang), _stemmed(unit.context, lang),
-                            _stemmed(f"{unit.lead}\n{unit.text}", lang)))
+                db.execute(
+                    f"INSERT INTO units (id, {cols}) VALUES (?, {marks})", (rowid, *astuple(unit))
+                )
+                db.execute(
+                    "INSERT INTO fts (rowid, title, context, body) VALUES (?, ?, ?, ?)",
+                    (
+                        rowid,
+                        _stemmed(unit.title, lang),
+                        _stemmed(unit.context, lang),
+                        _stemmed(f"{unit.lead}\n{unit.text}", lang),
+                    ),
+                )
             db.execute("INSERT INTO fts (fts) VALUES ('optimize')")
-            db.executemany("INSERT INTO meta VALUES (?, ?)",
-                           [("lang", lang), ("key", path.stem), ("units", str(len(units))),
-                            ("explains", json.dumps(explains, sort_keys=True))])
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("lang", lang),
+                    ("key", path.stem),
+                    ("units", str(len(units))),
+                    ("explains", json.dumps(explains, sort_keys=True)),
+                    ("refers", json.dumps(refers)),
+                ],
+            )
             db.commit()
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is shared by the server's users
         os.replace(tmp, path)
@@ -150,10 +196,11 @@ def build(path: Path, lang: Lang, units: list[Unit],
                 old.unlink()
 
 
-def _read_explains(path: Path) -> dict[str, str]:
+def _read_meta(path: Path, key: str, default: Any = None) -> Any:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'explains'").fetchone()
-    return json.loads(row[0]) if row else {}
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    value = json.loads(row[0]) if row else None
+    return default if value is None else value
 
 
 def _read_units(path: Path, lang: Lang) -> list[Unit]:

@@ -8,21 +8,25 @@ from pydantic import BaseModel, Field
 
 Mode = Literal["full-text", "full-text+semantic"]
 
-DISCLAIMER = ("Not legal advice. Quotes are from Regulation (EU) 2024/1689 as published in the "
-              "Official Journal (OJ L, 2024/1689, 12.7.2024), without later corrigenda; only "
-              "the Official Journal is authentic. © European Union, https://eur-lex.europa.eu/")
+DISCLAIMER = (
+    "Not legal advice. Quotes are from Regulation (EU) 2024/1689 as published in the "
+    "Official Journal (OJ L, 2024/1689, 12.7.2024), without later corrigenda; only "
+    "the Official Journal is authentic. © European Union, https://eur-lex.europa.eu/"
+)
 
 
 class Passage(BaseModel):
     rank: int = Field(description="1 is the best match.")
-    item: str = Field(description="Language-independent id: 'Article 5', 'Annex III', "
-                                  "'Recital 44'.")
+    item: str = Field(
+        description="Language-independent id: 'Article 5', 'Annex III', 'Recital 44'."
+    )
     kind: Literal["article", "annex", "recital"]
     label: str = Field(description="The item in the answer's language: 'Artikel 5'.")
     title: str
     citation: str = Field(description="What is quoted: 'Article 5(1)(f)', 'Annex III, point 4'.")
-    quote: str = Field(description="The best-matching paragraph or point, verbatim ('…' marks "
-                                   "left-out lines).")
+    quote: str = Field(
+        description="The best-matching paragraph or point, verbatim ('…' marks left-out lines)."
+    )
     excerpt: bool = Field(description="True when the quote leaves out part of the paragraph.")
     link: str = Field(description="The item on EUR-Lex.")
     score: float

@@ -30,6 +30,7 @@ from fabriek.compliance.search.text import (
     LANGUAGE_NAMES,
     Lang,
     compound_parts,
+    decompounded,
     detect_language,
     terms,
 )
@@ -47,23 +48,33 @@ def clean_question(question: str) -> str:
     """The question trimmed to one line, or a ValidationFailed saying what is wrong."""
     for ch in question:
         if unicodedata.category(ch) == "Cc" and ch not in _WHITESPACE_CONTROLS:
-            raise ValidationFailed(f"the question contains control character U+{ord(ch):04X}; "
-                                   "send plain text", field="q")
+            raise ValidationFailed(
+                f"the question contains control character U+{ord(ch):04X}; send plain text",
+                field="q",
+            )
     cleaned = " ".join(question.split())
     if not cleaned:
-        raise ValidationFailed("the question is empty; ask something, e.g. "
-                               "'Is emotion recognition at work allowed?'", field="q")
+        raise ValidationFailed(
+            "the question is empty; ask something, e.g. 'Is emotion recognition at work allowed?'",
+            field="q",
+        )
     if len(cleaned) > MAX_QUESTION:
-        raise ValidationFailed(f"the question is {len(cleaned)} characters long; at most "
-                               f"{MAX_QUESTION} are searched, so shorten it", field="q")
+        raise ValidationFailed(
+            f"the question is {len(cleaned)} characters long; at most "
+            f"{MAX_QUESTION} are searched, so shorten it",
+            field="q",
+        )
     return cleaned
 
 
 def check_lang(lang: str | None) -> Lang | None:
     if lang is None or lang in LANGS:
         return lang  # type: ignore[return-value]
-    raise ValidationFailed(f"language {lang!r} is not available; use one of "
-                           f"{', '.join(LANGS)} or leave it out to detect it", field="lang")
+    raise ValidationFailed(
+        f"language {lang!r} is not available; use one of "
+        f"{', '.join(LANGS)} or leave it out to detect it",
+        field="lang",
+    )
 
 
 def check_limit(limit: int) -> int:
@@ -79,8 +90,13 @@ class ActSearch:
     full-text fallback), True requires it.
     """
 
-    def __init__(self, cache_dir: Path, *, semantic: bool | None = None,
-                 params: dict[Lang, RankParams] | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        semantic: bool | None = None,
+        params: dict[Lang, RankParams] | None = None,
+    ) -> None:
         self.cache_dir = cache_dir
         self.params = params or DEFAULT_PARAMS
         self._lock = threading.Lock()
@@ -99,13 +115,19 @@ class ActSearch:
             self.semantic_note = "semantic re-ranking switched off: full-text (BM25) ranking"
         elif missing:
             if semantic:
-                raise RuntimeError(f"semantic re-ranking needs the '{embeddings.EXTRA}' extra "
-                                   f"(missing: {', '.join(missing)})")
-            self.semantic_note = (f"full-text (BM25) ranking only: semantic re-ranking needs "
-                                  f"pip install 'fabriek[{embeddings.EXTRA}]'")
+                raise RuntimeError(
+                    f"semantic re-ranking needs the '{embeddings.EXTRA}' extra "
+                    f"(missing: {', '.join(missing)})"
+                )
+            self.semantic_note = (
+                f"full-text (BM25) ranking only: semantic re-ranking needs "
+                f"pip install 'fabriek[{embeddings.EXTRA}]'"
+            )
         else:
-            self.semantic_note = (f"full-text (BM25) candidates re-ranked with "
-                                  f"{embeddings.MODEL_NAME} sentence embeddings")
+            self.semantic_note = (
+                f"full-text (BM25) candidates re-ranked with "
+                f"{embeddings.MODEL_NAME} sentence embeddings"
+            )
         self.uses_semantic = semantic is not False and not missing
 
     def index(self, lang: Lang) -> FullTextIndex:
@@ -114,8 +136,7 @@ class ActSearch:
                 self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
             return self._indexes[lang]
 
-    def semantic_index(self, lang: Lang, *, wait: bool = True
-                       ) -> embeddings.SemanticIndex | None:
+    def semantic_index(self, lang: Lang, *, wait: bool = True) -> embeddings.SemanticIndex | None:
         """The unit embeddings of `lang`, or None when off. With wait=False a missing one is built
         in the background (the model loads in seconds, embedding the corpus takes a minute or
         two on a small machine) and None is returned until it is ready."""
@@ -127,8 +148,11 @@ class ActSearch:
             if not wait:
                 if lang not in self._building:
                     self._building[lang] = threading.Thread(
-                        target=self._build_semantic, args=(lang,), daemon=True,
-                        name=f"act-embeddings-{lang}")
+                        target=self._build_semantic,
+                        args=(lang,),
+                        daemon=True,
+                        name=f"act-embeddings-{lang}",
+                    )
                     self._building[lang].start()
                     atexit.register(self.close)
                 return None
@@ -142,8 +166,9 @@ class ActSearch:
             try:
                 if self._encoder is None:
                     self._encoder = embeddings.MiniLM()
-                built = embeddings.SemanticIndex.open(self._encoder, full_text.units,
-                                                      full_text.path, lang, stop=self._stop)
+                built = embeddings.SemanticIndex.open(
+                    self._encoder, full_text.units, full_text.path, lang, stop=self._stop
+                )
             except embeddings.Cancelled:
                 return None
             except Exception:
@@ -165,7 +190,8 @@ class ActSearch:
             with self._lock:
                 if self._translation_thread is None:
                     self._translation_thread = threading.Thread(
-                        target=self._learn_translation, daemon=True, name="act-translation")
+                        target=self._learn_translation, daemon=True, name="act-translation"
+                    )
                     self._translation_thread.start()
             return None
         return self._learn_translation()
@@ -180,14 +206,24 @@ class ActSearch:
                     return None
             return self._translation
 
-    def _signals(self, text: str, lang: Lang, expanded: list[str], hits: list[Hit],
-                 params: RankParams, *, wait: bool) -> tuple[list, list]:
+    def _signals(
+        self,
+        text: str,
+        lang: Lang,
+        expanded: list[str],
+        hits: list[Hit],
+        params: RankParams,
+        *,
+        wait: bool,
+    ) -> tuple[list, list]:
         """The lexical and semantic signals to fuse: BM25 of the question's terms and, with
         the re-ranker, the question's embedding against the units'. A Dutch question is also
         searched through English: BM25 of its translated terms, the English embeddings of
         its pseudo-question, and the mean English embedding of the twins of its best Dutch
         BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
-        position. The questions to embed are encoded in one call."""
+        position. The questions to embed are encoded in one call. Last, with `rocchio`, the
+        first question's vector moved towards the mean vector of the best units of a first
+        fusion of these signals (dense pseudo-relevance feedback, nothing more to encode)."""
         lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
         embedded = {e: self.semantic_index(e, wait=wait) for e in self._embedded(lang)}
         queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
@@ -198,20 +234,32 @@ class ActSearch:
         table = self.translation(wait=wait) if lang != "en" and _crosses(params) else None
         if table is not None:
             translated = table.translate(expanded)
-            lexical.append((self.index("en").search(translated.terms, params.candidates),
-                            params.cross_lexical))
+            lexical.append(
+                (self.index("en").search(translated.terms, params.candidates), params.cross_lexical)
+            )
             english = embedded.get("en")
             if english is not None:
                 if params.cross_semantic > 0 and translated.pseudo_question:
-                    queries.append((english, translated.pseudo_question,
-                                    params.cross_semantic))
+                    queries.append((english, translated.pseudo_question, params.cross_semantic))
                 if params.feedback > 0 and hits:
-                    twins = [h.unit_id for h in hits[:params.feedback_depth]]
+                    twins = [h.unit_id for h in hits[: params.feedback_depth]]
                     semantic.append((english.feedback(twins), params.feedback))
         if queries:
             vectors = queries[0][0].encoder.encode([q for _, q, _ in queries])
-            semantic[:0] = [(index.vectors @ v, w)
-                            for (index, _, w), v in zip(queries, vectors, strict=True)]
+            semantic[:0] = [
+                (index.vectors @ v, w) for (index, _, w), v in zip(queries, vectors, strict=True)
+            ]
+            if params.rocchio > 0:
+                first = [r.unit_id for r in combine(lexical, semantic, params)]
+                index = queries[0][0]
+                semantic.append(
+                    (
+                        index.rocchio(
+                            vectors[0], first[: params.rocchio_depth], params.rocchio_beta
+                        ),
+                        params.rocchio,
+                    )
+                )
         return lexical, semantic
 
     def _embedded(self, lang: Lang) -> list[Lang]:
@@ -242,8 +290,15 @@ class ActSearch:
             for embedded in self._embedded(lang):
                 self.semantic_index(embedded, wait=True)
 
-    def ask(self, question: str, *, lang: str | None = None, limit: int = 5,
-            recitals: int = 2, wait: bool = True) -> ActAnswer:
+    def ask(
+        self,
+        question: str,
+        *,
+        lang: str | None = None,
+        limit: int = 5,
+        recitals: int = 2,
+        wait: bool = True,
+    ) -> ActAnswer:
         """Ranked, quoted passages for `question`. wait=False never blocks on building the
         re-ranker (the API's choice): such an answer is full text only and says so."""
         text = clean_question(question)
@@ -258,30 +313,42 @@ class ActSearch:
         params = self.params[chosen]
         question_terms = terms(text, chosen)
         if not question_terms:
-            raise ValidationFailed("the question has only common words like 'what' or 'is'; "
-                                   "say what it is about", field="q")
-        expanded = question_terms + compound_parts(text, chosen, full_text.vocabulary) \
-            if params.split_compounds else list(question_terms)
+            raise ValidationFailed(
+                "the question has only common words like 'what' or 'is'; say what it is about",
+                field="q",
+            )
+        expanded = (
+            question_terms
+            + compound_parts(text, chosen, full_text.vocabulary)
+            + decompounded(text, chosen, full_text.vocabulary)
+            if params.split_compounds
+            else list(question_terms)
+        )
         if params.expand:
-            expanded += expand(expanded, chosen)
+            expanded += expand(expanded, chosen, question=text)
         hits = full_text.search(expanded, params.candidates)
         lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
         mode: Mode = "full-text+semantic" if semantic else "full-text"
         note = self.semantic_note
         if self.uses_semantic and not semantic:
             if not self._embedded(chosen):
-                note = (f"full-text (BM25) ranking: semantic re-ranking is off for "
-                        f"{LANGUAGE_NAMES[chosen]}, where it did not help")
+                note = (
+                    f"full-text (BM25) ranking: semantic re-ranking is off for "
+                    f"{LANGUAGE_NAMES[chosen]}, where it did not help"
+                )
             elif self._semantic_failed.intersection(self._embedded(chosen)):
                 note = "full-text (BM25) ranking: the semantic re-ranker failed to load"
             else:
-                note = ("full-text (BM25) ranking: the semantic re-ranker is still being "
-                        "prepared (first use); later answers will use it")
+                note = (
+                    "full-text (BM25) ranking: the semantic re-ranker is still being "
+                    "prepared (first use); later answers will use it"
+                )
         ranked = combine(lexical, semantic, params)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
-        for item_id, best, score in rank_items(ranked, full_text.units, params,
-                                                    full_text.explains):
+        for item_id, best, score in rank_items(
+            ranked, full_text.units, params, full_text.explains, full_text.refers
+        ):
             unit = full_text.units[best.unit_id]
             bucket = explanations if unit.kind == "recital" else provisions
             wanted = recitals if unit.kind == "recital" else limit
@@ -290,12 +357,29 @@ class ActSearch:
                     break
                 continue
             q = quote(unit, expanded)
-            bucket.append(Passage(rank=len(bucket) + 1, item=item_id, kind=unit.kind,
-                                  label=unit.label, title=unit.title, citation=q.citation,
-                                  quote=q.text, excerpt=q.excerpt, link=unit.link,
-                                  score=round(score, 4)))
-        return ActAnswer(question=text, lang=chosen, language=language, mode=mode,
-                         mode_note=note, results=provisions, recitals=explanations)
+            bucket.append(
+                Passage(
+                    rank=len(bucket) + 1,
+                    item=item_id,
+                    kind=unit.kind,
+                    label=unit.label,
+                    title=unit.title,
+                    citation=q.citation,
+                    quote=q.text,
+                    excerpt=q.excerpt,
+                    link=unit.link,
+                    score=round(score, 4),
+                )
+            )
+        return ActAnswer(
+            question=text,
+            lang=chosen,
+            language=language,
+            mode=mode,
+            mode_note=note,
+            results=provisions,
+            recitals=explanations,
+        )
 
 
 def _own_share(params: RankParams) -> float:

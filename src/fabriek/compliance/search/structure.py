@@ -1,4 +1,5 @@
-"""Which provision each recital explains, derived from the text (pure).
+"""Which provision each recital explains, and which provisions each unit refers to, derived
+from the text (pure).
 
 Recitals say in plain words why a provision exists, which is often how people ask; but a
 person wants the provision. The Act rarely names the article a recital explains, so each
@@ -6,11 +7,17 @@ recital is mapped to the article or annex whose closest unit is most like it by 
 over stemmed words (computed once, when the index is built, from the English text: its
 stemmer is the better one and the item ids are the same in every language). A recital that
 matches a question then lifts the provision it explains (ranking.rank_items).
+
+Provisions also name each other: Article 6(1) applies "the Union harmonisation legislation
+listed in Annex I", Article 53(1)(b) the information "set out in Annex XII", Article 52 the
+"condition referred to in Article 51(1)". A unit that matches a question lifts the provisions it
+refers to a little: the one that holds the details is then found with the one that points to it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -51,3 +58,57 @@ def recital_provisions(units: Sequence[Unit], lang: Lang = "en") -> dict[str, st
             best = max(dots, key=lambda j: (dots[j], -j))
             explains[u.item_id] = units[best].item_id
     return explains
+
+
+# "Article 6(1)", "Articles 8 to 15", "Articles 16, 17 and 18", "Annex III", "Annexes VIII to X";
+# not "Article 6 of Regulation (EU) 2016/679" nor "Annex I to Directive …" (other acts).
+_JOIN = r"(?:,\s*|\s+and\s+|\s+or\s+|\s+to\s+)"
+_ARTICLES = re.compile(
+    rf"\bArticles?\s+(\d+(?:\(\w+\))*(?:{_JOIN}\d+(?:\(\w+\))*)*)(\s+of\s+(?!this\b)\S+)?"
+)
+_ANNEXES = re.compile(rf"\bAnnex(?:es)?\s+([IVX]+(?:{_JOIN}[IVX]+)*)(\s+to\s+(?!this\b)\S+)?")
+_ROMAN = {"I": 1, "V": 5, "X": 10}
+
+
+def _from_roman(numeral: str) -> int:
+    values = [_ROMAN[ch] for ch in numeral]
+    return sum(-v if i + 1 < len(values) and values[i + 1] > v else v for i, v in enumerate(values))
+
+
+def _to_roman(number: int) -> str:
+    out = ""
+    for value, numeral in ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while number >= value:
+            out, number = out + numeral, number - value
+    return out
+
+
+def references(text: str) -> list[str]:
+    """The articles and annexes of this Regulation an English text names, in order, once each."""
+    found: list[str] = []
+    for match in _ARTICLES.finditer(text):
+        if match.group(2):
+            continue
+        numbers = [int(n) for n in re.findall(rf"(?:^|{_JOIN})(\d+)", match.group(1))]
+        if " to " in match.group(1) and len(numbers) == 2 and numbers[0] < numbers[1]:
+            numbers = list(range(numbers[0], numbers[1] + 1))
+        found.extend(f"Article {n}" for n in numbers)
+    for match in _ANNEXES.finditer(text):
+        if match.group(2):
+            continue
+        numerals = re.findall(r"[IVX]+", match.group(1))
+        if " to " in match.group(1) and len(numerals) == 2:
+            low, high = _from_roman(numerals[0]), _from_roman(numerals[1])
+            numerals = [_to_roman(n) for n in range(low, high + 1)]
+        found.extend(f"Annex {n}" for n in numerals)
+    return list(dict.fromkeys(found))
+
+
+def unit_references(units: Sequence[Unit]) -> list[list[str]]:
+    """For each unit (of the English text), the other items of the Act it refers to. The ids
+    are the same in every language and the units align by position, so one list serves both."""
+    known = {u.item_id for u in units}
+    return [
+        [r for r in references(f"{u.lead}\n{u.text}") if r != u.item_id and r in known]
+        for u in units
+    ]
