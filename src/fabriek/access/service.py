@@ -548,9 +548,10 @@ def _admit(session: Session, proposal: Proposal, mode: AccessMode, config: Acces
     if mode.procedure.kind is ProcedureKind.automatic:
         proposal.decision_due_at = now
         try:
-            allocation_id = _accept(session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
-                                 "all admission checks passed; decided automatically", now,
-                                 referral=ctx.extra["referral"])
+            allocation_id = _accept(
+                session, SYSTEM, proposal, mode, config, proposal.gpu_hours,
+                "all admission checks passed; decided automatically", now,
+                referral=ctx.extra["referral"])
         except PolicyRefusal as exc:  # a concurrent acceptance took the room the check saw
             _reject(session, SYSTEM, proposal,
                     f"capacity (re-checked under lock at acceptance): {exc.detail}", now)
