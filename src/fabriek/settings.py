@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     # holds another resource (FastAPI runs dependencies and the route in separate threads).
     db_pool_size: int = Field(default=40, ge=1)
     write_concurrency: int = Field(
-        default=4, ge=1,
+        default=2, ge=1,
         description="Write requests that run at once in one API process; more wait their turn "
                     "before they start. Writes meet at the database's locks anyway (SQLite's "
                     "single writer, a partition's capacity rows), and a lock holder waits for "
