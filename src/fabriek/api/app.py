@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import weakref
@@ -43,9 +44,16 @@ from fabriek.wiring import access_config
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                access: AccessConfig | None = None, executors: Executors | None = None,
                catalogue: Catalogue | None = None, run_reconciler: bool | None = None,
-               datalab: DatalabConfig | None = None) -> FastAPI:
+               datalab: DatalabConfig | None = None, freeze_heap: bool = False) -> FastAPI:
     """The API. With `run_reconciler` (default: settings.reconciler) a background thread keeps
-    jobs and schedulers in step; several processes may each run one (rows are leased)."""
+    jobs and schedulers in step; several processes may each run one (rows are leased).
+
+    `freeze_heap` (a server process, not an app made in a test): once started, the objects
+    alive then are left out of the garbage collector's full passes (gc.freeze). The policy
+    files, the catalogue, the mappers and the routes live as long as the process; scanning
+    them made every full pass stop the process for 50–175 ms, and one that held SQLite's
+    write lock stopped every writer (BENCHMARKS.md).
+    """
     settings = settings or Settings()
     sys.setswitchinterval(settings.switch_interval_ms / 1000)  # see Settings
     db = database or Database(settings)
@@ -79,6 +87,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                               name="datalab-services", args=(stop,),
                                               daemon=True)
             service_thread.start()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         yield
         stop.set()
         reconciler.wake()
@@ -116,3 +127,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(module.router)
     portal.install(app, settings)
     return app
+
+
+def serve_app() -> FastAPI:
+    """The application of a `fabriek serve` process (uvicorn's factory): settings from the
+    environment, its heap frozen once started."""
+    return create_app(freeze_heap=True)

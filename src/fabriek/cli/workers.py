@@ -18,7 +18,7 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-APP = "fabriek.api.app:create_app"
+APP = "fabriek.api.app:serve_app"
 _BACKLOG = 2048  # uvicorn's default
 _FAILED_START_S = 10.0  # a worker that exits this soon failed to start: stop, do not respawn
 
