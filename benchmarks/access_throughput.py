@@ -127,6 +127,34 @@ def tree_cpu_seconds(root_pid: int | None) -> float:
     return total / CLK_TCK
 
 
+def clients_per_process(root_pid: int, port: int) -> list[int]:
+    """Established connections to `port` held by each process of the server's tree, most
+    first: how the kernel spread the clients over the API processes."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    tree, todo, counts = _children(), [root_pid], []
+    while todo:
+        pid = todo.pop()
+        todo.extend(tree.get(pid, []))
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        held = sum(1 for link in links if link.startswith("socket:[")
+                   and link[8:-1] in inodes)
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all processes, all cores) since boot."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -658,6 +686,9 @@ def measure(base_url: str, people: list[Applicant], args: argparse.Namespace, wo
         return {"server": tree_cpu_seconds(server_pid), "database": tree_cpu_seconds(db_pid),
                 "load_generator": time.process_time(), "machine": machine_busy_seconds()}
 
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    split: dict[str, list[int]] = {}
+
     async def go() -> tuple[Recorder, float, float, dict[str, dict[str, float]]]:
         nonlocal spy, sampler_thread
         cpu: dict[str, dict[str, float]] = {}
@@ -666,6 +697,7 @@ def measure(base_url: str, people: list[Applicant], args: argparse.Namespace, wo
             nonlocal spy, sampler_thread
             await asyncio.sleep(warmup)
             cpu["start"] = cpu_now()
+            split["start"] = clients_per_process(server_pid, port)
             if profile is not None:
                 spy = start_py_spy(server_pid, profile, duration)
             if pg_url is not None and args.pg_activity:
@@ -676,6 +708,7 @@ def measure(base_url: str, people: list[Applicant], args: argparse.Namespace, wo
             if count is None:
                 await asyncio.sleep(duration)
                 cpu["end"] = cpu_now()
+                split["end"] = clients_per_process(server_pid, port)
                 stop_sampling.set()
 
         sampler = asyncio.create_task(at_window())
@@ -713,6 +746,7 @@ def measure(base_url: str, people: list[Applicant], args: argparse.Namespace, wo
         "cpu_s": {"server": round(server_cpu, 2), "database": round(db_cpu, 2),
                   "load_generator": round(me_cpu, 2), "other_processes": round(other_cpu, 2)},
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        "clients_per_process": split,
     }
     if samples[0]:
         result["pg_sessions"] = {
@@ -999,6 +1033,10 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         print(f"  CPU per accepted (ms)  server {fmt(cpu.get('server'))}   database "
               f"{fmt(cpu.get('database'))}   load generator {fmt(cpu.get('load_generator'))}",
               file=out)
+        split = w.get("clients_per_process", {})
+        print("  clients per process    " + "   ".join(
+            f"{when} {'/'.join(map(str, split[when])) or '-'}" for when in ("start", "end")
+            if when in split), file=out)
         t = r["targets"]
         p99 = w["latency"]["pair"]["p99_ms"]
         print(f"  target ≥ {TARGET_ACCEPTED_PER_S:g} accepted/s     "
