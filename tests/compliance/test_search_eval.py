@@ -23,7 +23,10 @@ INDEPENDENT = EVAL / "questions-independent.yaml"
 # A second tuning set (split "dev2"), written by someone who saw neither the other two files nor
 # the search code, to study the ranking's misses on; it may be tuned on, unlike INDEPENDENT.
 DEV2 = EVAL / "questions-dev2.yaml"
-QUESTION_FILES = [QUESTIONS, INDEPENDENT, DEV2]
+# Written by someone who saw none of the above, the search code or its data (topics.yaml
+# included): never tuned on.
+INDEPENDENT2 = EVAL / "questions-independent2.yaml"
+QUESTION_FILES = [QUESTIONS, INDEPENDENT, DEV2, INDEPENDENT2]
 
 MUST_COVER = {
     "Article 2",
@@ -61,6 +64,17 @@ def test_the_independent_set_has_at_least_40_questions_all_in_its_own_split() ->
     questions = load_questions(INDEPENDENT)
     assert len(questions) >= 40
     assert {q["split"] for q in questions} == {"independent"}
+
+
+def test_the_second_independent_set_has_at_least_60_questions_all_in_its_own_split() -> None:
+    questions = load_questions(INDEPENDENT2)
+    assert len(questions) >= 60
+    assert {q["split"] for q in questions} == {"independent2"}
+
+
+def test_ids_are_unique_across_the_sets() -> None:
+    ids = [q["id"] for path in QUESTION_FILES for q in load_questions(path)]
+    assert len(set(ids)) == len(ids)
 
 
 def test_the_dev2_set_has_at_least_60_questions_all_in_its_own_split() -> None:
