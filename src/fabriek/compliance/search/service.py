@@ -12,6 +12,7 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from fabriek.compliance.search import semantic as embeddings
@@ -34,6 +35,7 @@ from fabriek.compliance.search.text import (
     detect_language,
     terms,
 )
+from fabriek.compliance.search.topics import TopicIndex
 from fabriek.compliance.search.translation import TranslationTable
 from fabriek.errors import ValidationFailed
 
@@ -101,6 +103,7 @@ class ActSearch:
         self.params = params or DEFAULT_PARAMS
         self._lock = threading.Lock()
         self._indexes: dict[Lang, FullTextIndex] = {}
+        self._topics: dict[Lang, TopicIndex] = {}
         self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
         self._semantic_failed: set[Lang] = set()
         self._semantic_lock = threading.Lock()
@@ -135,6 +138,12 @@ class ActSearch:
             if lang not in self._indexes:
                 self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
             return self._indexes[lang]
+
+    def topic_index(self, lang: Lang) -> TopicIndex:
+        with self._lock:
+            if lang not in self._topics:
+                self._topics[lang] = TopicIndex(lang)
+            return self._topics[lang]
 
     def semantic_index(self, lang: Lang, *, wait: bool = True) -> embeddings.SemanticIndex | None:
         """The unit embeddings of `lang`, or None when off. With wait=False a missing one is built
@@ -284,6 +293,8 @@ class ActSearch:
         """Open (and if need be build) every index now rather than at the first question."""
         for lang in langs:
             self.index(lang)
+            if self.params[lang].topic_lift > 0 or self.params[lang].topic_lift_full_text > 0:
+                self.topic_index(lang)
             if lang != "en" and _crosses(self.params[lang]):
                 self.translation(wait=True)
                 self.index("en")
@@ -344,10 +355,13 @@ class ActSearch:
                     "prepared (first use); later answers will use it"
                 )
         ranked = combine(lexical, semantic, params)
+        if not semantic:  # full text alone: its own topic weight (RankParams)
+            params = replace(params, topic_lift=params.topic_lift_full_text)
+        topics = self.topic_index(chosen).search(expanded) if params.topic_lift > 0 else None
         provisions: list[Passage] = []
         explanations: list[Passage] = []
         for item_id, best, score in rank_items(
-            ranked, full_text.units, params, full_text.explains, full_text.refers
+            ranked, full_text.units, params, full_text.explains, full_text.refers, topics
         ):
             unit = full_text.units[best.unit_id]
             bucket = explanations if unit.kind == "recital" else provisions
