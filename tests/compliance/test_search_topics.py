@@ -7,11 +7,11 @@ import dataclasses
 
 import pytest
 
-from fabriek.compliance.search import topics
+from fabriek.compliance.search import ActSearch, topics
 from fabriek.compliance.search.corpus import Unit
-from fabriek.compliance.search.ranking import Ranked, RankParams, rank_items
+from fabriek.compliance.search.ranking import DEFAULT_PARAMS, Ranked, RankParams, rank_items
 from fabriek.compliance.search.text import terms
-from tests.compliance.search_support import items
+from tests.compliance.search_support import cache_dir, full_text, items
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +88,73 @@ def test_the_topic_lift_adds_its_share_of_the_best_item_score() -> None:
         "Article 1",
         "Article 2",
     ]
+
+
+def test_blend_mixes_bm25_over_its_best_with_cosines_scaled_over_the_provisions() -> None:
+    mixed = topics.blend(
+        {"Article 4": 8.0, "Article 5": 2.0},
+        {"Article 4": 0.5, "Article 5": 0.1, "Article 6": 0.3},
+        0.25,
+    )
+    assert mixed == pytest.approx(
+        {"Article 4": 0.75 + 0.25, "Article 5": 0.1875, "Article 6": 0.125}
+    )
+    assert topics.blend({}, {}, 0.5) == {}
+
+
+class _Encoder:
+    """Word-count vectors over a fixed vocabulary, unit length: no model needed."""
+
+    name = "fake-encoder"
+    vocabulary = ("train", "staff", "fine", "deepfake")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        self.calls += 1
+        rows = np.array([[t.split().count(w) for w in self.vocabulary] for t in texts], float)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms > 0, norms, 1)
+
+
+def test_topic_vectors_give_each_provision_its_best_phrase_and_are_cached(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("numpy")
+    data = topics.parse(
+        '"Article 4": {en: [train staff, staff], nl: [a]}\n'
+        '"Article 99": {en: [fine, deepfake fine], nl: [b]}\n'
+    )
+    encoder = _Encoder()
+    vectors = topics.TopicVectors.open(encoder, tmp_path, data)
+    query = encoder.encode(["fine"])[0]
+
+    assert vectors.similarities(query) == pytest.approx({"Article 4": 0.0, "Article 99": 1.0})
+    assert len(list(tmp_path.glob("act-topics-en-*.npy"))) == 1
+    calls = encoder.calls
+    again = topics.TopicVectors.open(encoder, tmp_path, data)  # from the cache: nothing encoded
+    assert encoder.calls == calls
+    assert again.similarities(query) == vectors.similarities(query)
+
+
+@pytest.mark.parametrize(
+    ("lang", "question", "expected"),
+    [
+        ("en", "we sell a chatbot, do customers need to be told it is a bot?", "Article 50"),
+        ("nl", "moeten we ons personeel op cursus sturen over AI?", "Article 4"),
+    ],
+)
+def test_the_answer_puts_first_what_only_everyday_words_point_to(
+    lang: str, question: str, expected: str
+) -> None:
+    answer = full_text().ask(question, lang=lang)
+    assert answer.results[0].item == expected
+    without = ActSearch(
+        cache_dir(),
+        semantic=False,
+        params={
+            k: dataclasses.replace(p, topic_lift_full_text=0.0) for k, p in DEFAULT_PARAMS.items()
+        },
+    )
+    assert without.ask(question, lang=lang).results[0].item != expected

@@ -120,7 +120,7 @@ class SemanticIndex:
                 raise Cancelled("embedding the Act was stopped")
             chunks.append(encoder.encode(texts[start : start + _CHUNK]))
         vectors = np.concatenate(chunks).astype(np.float32)
-        _save_atomically(path, vectors)
+        save_atomically(path, vectors)
         for old in path.parent.glob(f"act-index-{lang}-*-*.npy"):
             if old != path:
                 with contextlib.suppress(FileNotFoundError):
@@ -147,7 +147,7 @@ class SemanticIndex:
         return self.vectors @ (moved / norm if norm > 0 else moved)
 
 
-def _save_atomically(path: Path, vectors: Any) -> None:
+def save_atomically(path: Path, vectors: Any) -> None:
     import numpy as np
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)

@@ -35,7 +35,7 @@ from fabriek.compliance.search.text import (
     detect_language,
     terms,
 )
-from fabriek.compliance.search.topics import TopicIndex
+from fabriek.compliance.search.topics import TopicIndex, TopicVectors, blend
 from fabriek.compliance.search.translation import TranslationTable
 from fabriek.errors import ValidationFailed
 
@@ -104,6 +104,7 @@ class ActSearch:
         self._lock = threading.Lock()
         self._indexes: dict[Lang, FullTextIndex] = {}
         self._topics: dict[Lang, TopicIndex] = {}
+        self._topic_vectors: TopicVectors | None = None
         self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
         self._semantic_failed: set[Lang] = set()
         self._semantic_lock = threading.Lock()
@@ -138,6 +139,11 @@ class ActSearch:
             if lang not in self._indexes:
                 self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
             return self._indexes[lang]
+
+    def topic_vectors(self) -> TopicVectors | None:
+        """The English everyday phrases embedded, built with the English unit embeddings (so
+        never on a question's path); None until then or when no language uses them."""
+        return self._topic_vectors
 
     def topic_index(self, lang: Lang) -> TopicIndex:
         with self._lock:
@@ -178,6 +184,8 @@ class ActSearch:
                 built = embeddings.SemanticIndex.open(
                     self._encoder, full_text.units, full_text.path, lang, stop=self._stop
                 )
+                if lang == "en" and any(p.topic_semantic > 0 for p in self.params.values()):
+                    self._topic_vectors = TopicVectors.open(self._encoder, self.cache_dir)
             except embeddings.Cancelled:
                 return None
             except Exception:
@@ -224,7 +232,7 @@ class ActSearch:
         params: RankParams,
         *,
         wait: bool,
-    ) -> tuple[list, list]:
+    ) -> tuple[list, list, object | None]:
         """The lexical and semantic signals to fuse: BM25 of the question's terms and, with
         the re-ranker, the question's embedding against the units'. A Dutch question is also
         searched through English: BM25 of its translated terms, the English embeddings of
@@ -232,7 +240,8 @@ class ActSearch:
         BM25 units (pseudo-relevance feedback). Unit ids are shared: the texts align by
         position. The questions to embed are encoded in one call. Last, with `rocchio`, the
         first question's vector moved towards the mean vector of the best units of a first
-        fusion of these signals (dense pseudo-relevance feedback, nothing more to encode)."""
+        fusion of these signals (dense pseudo-relevance feedback, nothing more to encode).
+        The third value is that first vector (None without the re-ranker)."""
         lexical: list[tuple[list[Hit], float]] = [(hits, 1.0)]
         embedded = {e: self.semantic_index(e, wait=wait) for e in self._embedded(lang)}
         queries: list[tuple[embeddings.SemanticIndex, str, float]] = []
@@ -240,6 +249,7 @@ class ActSearch:
         if own is not None:
             queries.append((own, text, _own_share(params)))
         semantic: list[tuple[Sequence[float], float]] = []
+        first_vector = None
         table = self.translation(wait=wait) if lang != "en" and _crosses(params) else None
         if table is not None:
             translated = table.translate(expanded)
@@ -255,6 +265,7 @@ class ActSearch:
                     semantic.append((english.feedback(twins), params.feedback))
         if queries:
             vectors = queries[0][0].encoder.encode([q for _, q, _ in queries])
+            first_vector = vectors[0]
             semantic[:0] = [
                 (index.vectors @ v, w) for (index, _, w), v in zip(queries, vectors, strict=True)
             ]
@@ -269,7 +280,7 @@ class ActSearch:
                         params.rocchio,
                     )
                 )
-        return lexical, semantic
+        return lexical, semantic, first_vector
 
     def _embedded(self, lang: Lang) -> list[Lang]:
         """The languages whose unit embeddings a question in `lang` is compared with: its own
@@ -338,7 +349,7 @@ class ActSearch:
         if params.expand:
             expanded += expand(expanded, chosen, question=text)
         hits = full_text.search(expanded, params.candidates)
-        lexical, semantic = self._signals(text, chosen, expanded, hits, params, wait=wait)
+        lexical, semantic, vector = self._signals(text, chosen, expanded, hits, params, wait=wait)
         mode: Mode = "full-text+semantic" if semantic else "full-text"
         note = self.semantic_note
         if self.uses_semantic and not semantic:
@@ -358,6 +369,10 @@ class ActSearch:
         if not semantic:  # full text alone: its own topic weight (RankParams)
             params = replace(params, topic_lift=params.topic_lift_full_text)
         topics = self.topic_index(chosen).search(expanded) if params.topic_lift > 0 else None
+        if topics is not None and vector is not None and params.topic_semantic > 0:
+            phrases = self.topic_vectors()
+            if phrases is not None:
+                topics = blend(topics, phrases.similarities(vector), params.topic_semantic)
         provisions: list[Passage] = []
         explanations: list[Passage] = []
         for item_id, best, score in rank_items(

@@ -12,15 +12,19 @@ Act words to the question, this adds people's words to the provisions.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, RootModel, field_validator
 
+from fabriek.compliance.search.semantic import save_atomically
 from fabriek.compliance.search.text import LANGS, Lang, terms
 
 MAX_PHRASE = 80  # characters
@@ -100,3 +104,60 @@ class TopicIndex:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+
+
+def blend(
+    lexical: Mapping[str, float], similarity: Mapping[str, float], share: float
+) -> dict[str, float]:
+    """One topic score per provision: (1 - share) × its BM25 over the best BM25 plus share ×
+    its cosine scaled min-max over the provisions (pure)."""
+    top = max(lexical.values(), default=0.0)
+    low, high = min(similarity.values(), default=0.0), max(similarity.values(), default=0.0)
+    span = high - low
+    out = {item: (1 - share) * score / top for item, score in lexical.items() if top > 0}
+    for item, cosine in similarity.items():
+        scaled = (cosine - low) / span if span > 0 else 0.0
+        out[item] = out.get(item, 0.0) + share * scaled
+    return out
+
+
+class TopicVectors:
+    """The English phrases embedded (cached beside the indexes), and per provision the best
+    cosine of one of its phrases with a question's vector."""
+
+    def __init__(self, items: list[str], owners: Any, vectors: Any) -> None:
+        self.items, self._owners, self.vectors = items, owners, vectors
+
+    @classmethod
+    def open(
+        cls, encoder: Any, cache_dir: Path, topics: dict[str, Phrases] | None = None
+    ) -> TopicVectors:
+        import numpy as np
+
+        chosen = topics if topics is not None else load()
+        items = list(chosen)
+        phrases = [(i, p) for i, item in enumerate(items) for p in chosen[item].en]
+        key = hashlib.sha256(
+            "\n".join(f"{items[i]}\t{p}" for i, p in phrases).encode() + encoder.name.encode()
+        ).hexdigest()[:16]
+        path = cache_dir / f"act-topics-en-{key}.npy"
+        if path.exists():
+            vectors = np.load(path)
+        else:
+            vectors = encoder.encode([p for _, p in phrases]).astype(np.float32)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            save_atomically(path, vectors)
+            for old in cache_dir.glob("act-topics-en-*.npy"):
+                if old != path:
+                    with contextlib.suppress(FileNotFoundError):
+                        old.unlink()
+        owners = np.array([i for i, _ in phrases])
+        return cls(items, owners, vectors)
+
+    def similarities(self, query: Any) -> dict[str, float]:
+        import numpy as np
+
+        cosines = self.vectors @ query
+        best = np.full(len(self.items), -1.0, dtype=np.float32)
+        np.maximum.at(best, self._owners, cosines)
+        return {item: float(best[i]) for i, item in enumerate(self.items)}
