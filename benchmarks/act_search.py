@@ -5,8 +5,8 @@ person would (language detected, not given), with the index warm, and reports pe
 mode and language, for the development half (used for tuning), the held-out half (never
 tuned on) and all; then, on their own rows and kept out of "all", the independent sets
 (questions-independent.yaml and questions-independent2.yaml, never tuned on) and the second
-tuning set (questions-dev2.yaml, split "dev2", may be tuned on). `--misses` lists the misses of
-the tuning splits only:
+tuning sets (questions-dev2.yaml and questions-dev3.yaml, splits "dev2" and "dev3", may be tuned
+on). `--misses` lists the misses of the tuning splits only:
 
 - recall@5: share of the expected provisions found among the first 5 results, averaged;
 - hit@5: share of questions with at least one expected provision in the first 5;
@@ -51,10 +51,12 @@ DEV2 = EVAL / "questions-dev2.yaml"
 # data (split "independent2"), after the everyday words of topics.yaml were written: never
 # tuned on.
 INDEPENDENT2 = EVAL / "questions-independent2.yaml"
+# A third tuning set (split "dev3"), written blind like dev2, after topics.yaml.
+DEV3 = EVAL / "questions-dev3.yaml"
 # Splits reported on their own, never pooled into "all".
-SEPARATE = ("independent", "dev2", "independent2")
+SEPARATE = ("independent", "dev2", "dev3", "independent2")
 # Splits that may be tuned on: the only ones whose misses --misses lists unless --misses-all.
-TUNING = ("dev", "dev2")
+TUNING = ("dev", "dev2", "dev3")
 K = 5
 DEPTH = 20
 
@@ -133,7 +135,7 @@ def main() -> None:
     parser.add_argument(
         "--misses",
         action="store_true",
-        help="List the questions of the tuning splits (dev, dev2) not fully found.",
+        help="List the questions of the tuning splits (dev, dev2, dev3) not fully found.",
     )
     parser.add_argument(
         "--misses-all",
@@ -153,7 +155,7 @@ def main() -> None:
         modes = ["full-text"]
     questions = load_questions() + [
         q
-        for path in (INDEPENDENT, DEV2, INDEPENDENT2)
+        for path in (INDEPENDENT, DEV2, DEV3, INDEPENDENT2)
         if path.exists()
         for q in load_questions(path)
     ]

@@ -26,7 +26,9 @@ DEV2 = EVAL / "questions-dev2.yaml"
 # Written by someone who saw none of the above, the search code or its data (topics.yaml
 # included): never tuned on.
 INDEPENDENT2 = EVAL / "questions-independent2.yaml"
-QUESTION_FILES = [QUESTIONS, INDEPENDENT, DEV2, INDEPENDENT2]
+# A third tuning set (split "dev3"), written blind like DEV2.
+DEV3 = EVAL / "questions-dev3.yaml"
+QUESTION_FILES = [QUESTIONS, INDEPENDENT, DEV2, INDEPENDENT2, DEV3]
 
 MUST_COVER = {
     "Article 2",
@@ -70,6 +72,12 @@ def test_the_second_independent_set_has_at_least_60_questions_all_in_its_own_spl
     questions = load_questions(INDEPENDENT2)
     assert len(questions) >= 60
     assert {q["split"] for q in questions} == {"independent2"}
+
+
+def test_the_dev3_set_has_at_least_60_questions_all_in_its_own_split() -> None:
+    questions = load_questions(DEV3)
+    assert len(questions) >= 60
+    assert {q["split"] for q in questions} == {"dev3"}
 
 
 def test_ids_are_unique_across_the_sets() -> None:
