@@ -32,10 +32,17 @@ from fabriek.identity import service as identity
 from fabriek.identity.enums import Role
 from fabriek.identity.principal import SYSTEM
 from fabriek.settings import Settings
+from tests.support.jobs import stop_supervisors_under
 from tests.support.postgres import PostgresServer, find_pg_bin
 
 BACKENDS = ["sqlite", "postgresql"]
 LOCAL_TEST_NODES = 64
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_local_job_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    stop_supervisors_under(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")
