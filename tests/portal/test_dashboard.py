@@ -64,3 +64,26 @@ def test_the_window_is_one_of_four(anonymous: TestClient) -> None:
 def test_an_empty_programme_still_renders(anonymous: TestClient) -> None:
     page = anonymous.get("/dashboard")
     assert page.status_code == 200 and "Programme figures" in page.text
+
+
+def test_the_charts_speak_the_pages_language(anonymous: TestClient,
+                                             seeded: dict[str, int]) -> None:
+    dutch = anonymous.get("/dashboard", headers={"Accept-Language": "nl"}).text
+    svgs = re.findall(r"<svg .*?</svg>", dutch, flags=re.S)
+    assert len(svgs) == 9
+    titles = [re.search(r"<title[^>]*>(.*?)</title>", s, flags=re.S).group(1) for s in svgs]
+    assert "Tijd van aanvraag tot eerste draaiende taak" in titles
+    assert "Benutting over de laatste 30 dagen" in titles
+    assert "GPU-uren per land" in titles
+    for english in ("Time from application", "Utilisation over", "GPU-hours by",
+                    "90th percentile", "Everyone else", "Allocated GPU-hours", "median_hours"):
+        assert english not in dutch, english
+    # The tables beside the charts: Dutch captions and column headings, not the CSV's keys.
+    caption = "Tijd van aanvraag tot eerste draaiende taak, per toegangsmodus"
+    assert f"<caption>{caption}</caption>" in dutch
+    assert '<th scope="col">Mediaan (uren)</th>' in dutch
+    # The API's images stay English, and an English page too.
+    english_page = anonymous.get("/dashboard", headers={"Accept-Language": "en"}).text
+    assert "Time from application to first running job" in english_page
+    svg = anonymous.get("/api/v1/observatory/charts/utilisation.svg")
+    assert svg.status_code == 200 and "Utilisation over the last 30 days" in svg.text

@@ -24,79 +24,97 @@ from fabriek.observatory.schemas import (
 )
 from fabriek.observatory.tables import FigureSet
 
+# The charts' words are translated where they are drawn: a page passes its language's gettext
+# (the portal's catalogue extracts this module's N_ strings, babel.cfg); the API draws English.
+Gettext = Callable[[str], str]
 
-def time_to_first_job(f: TimeToFirstJob) -> str:
-    modes = [t for t in f.modes if t.started or t.waiting]
+
+def N_(message: str) -> str:
+    """Marks a string for the portal's catalogue; it is translated where it is drawn."""
+    return message
+
+
+def _english(message: str) -> str:
+    return message
+
+
+def time_to_first_job(f: TimeToFirstJob, t: Gettext = _english) -> str:
+    modes = [m for m in f.modes if m.started or m.waiting]
     return c.grouped_bar_chart(
-        [t.label for t in modes],
-        [c.Series("Median", [t.median_hours for t in modes]),
-         c.Series("90th percentile", [t.p90_hours for t in modes])],
+        [m.label for m in modes],
+        [c.Series(t(N_("Median")), [m.median_hours for m in modes]),
+         c.Series(t(N_("90th percentile")), [m.p90_hours for m in modes])],
         chart_id="time-to-first-job", fmt=c.hours,
-        title="Time from application to first running job",
-        description="Hours from submitting a proposal to its first job running, by access "
-                    "mode; proposals still waiting are not included.")
+        title=t(N_("Time from application to first running job")),
+        description=t(N_("Hours from submitting a proposal to its first job running, by "
+                         "access mode; proposals still waiting are not included.")))
 
 
-def _hours(groups: Sequence[HoursGroupRead], chart_id: str, by: str) -> str:
+def _hours(groups: Sequence[HoursGroupRead], chart_id: str, title: str, description: str,
+           t: Gettext) -> str:
     return c.grouped_bar_chart(
         [g.label for g in groups],
-        [c.Series("Requested", [g.requested_gpu_hours for g in groups]),
-         c.Series("Allocated", [g.allocated_gpu_hours for g in groups]),
-         c.Series("Used", [g.used_gpu_hours for g in groups])],
-        chart_id=chart_id, title=f"GPU-hours by {by}",
-        description=f"GPU-hours requested, allocated and used, by {by}.")
+        [c.Series(t(N_("Requested")), [g.requested_gpu_hours for g in groups]),
+         c.Series(t(N_("Allocated")), [g.allocated_gpu_hours for g in groups]),
+         c.Series(t(N_("Used")), [g.used_gpu_hours for g in groups])],
+        chart_id=chart_id, title=t(title), description=t(description))
 
 
-def _gpu_hours(attribute: str, key: str, by: str) -> Callable[[GpuHours], str]:
-    def draw(f: GpuHours) -> str:
-        return _hours(getattr(f, attribute), f"gpu-hours-by-{key}", by)
+def _gpu_hours(attribute: str, key: str, title: str, description: str
+               ) -> Callable[[GpuHours, Gettext], str]:
+    def draw(f: GpuHours, t: Gettext = _english) -> str:
+        return _hours(getattr(f, attribute), f"gpu-hours-by-{key}", title, description, t)
 
     return draw
 
 
-def utilisation(f: FactoryLoads) -> str:
+def utilisation(f: FactoryLoads, t: Gettext = _english) -> str:
     return c.horizontal_bar_chart(
         [c.Bar(x.name, x.utilisation) for x in f.factories], chart_id="utilisation",
-        fmt=c.percent, scale_max=1.0, title=f"Utilisation over the last {f.window.days} days",
-        description="GPU-hours used as a share of the GPU-hours the factory's connected "
-                    "partitions had in the window.")
+        fmt=c.percent, scale_max=1.0,
+        title=t(N_("Utilisation over the last %(days)s days")) % {"days": f.window.days},
+        description=t(N_("GPU-hours used as a share of the GPU-hours the factory's connected "
+                         "partitions had in the window.")))
 
 
-def queue_waits(f: FactoryLoads) -> str:
+def queue_waits(f: FactoryLoads, t: Gettext = _english) -> str:
     return c.grouped_bar_chart(
         [x.name for x in f.factories],
-        [c.Series("Median", [x.wait_median_hours for x in f.factories]),
-         c.Series("90th percentile", [x.wait_p90_hours for x in f.factories])],
+        [c.Series(t(N_("Median")), [x.wait_median_hours for x in f.factories]),
+         c.Series(t(N_("90th percentile")), [x.wait_p90_hours for x in f.factories])],
         chart_id="queue-waits", fmt=c.hours,
-        title=f"Queue waits over the last {f.window.days} days",
-        description="Hours from the scheduler taking a job to its first start, per factory.")
+        title=t(N_("Queue waits over the last %(days)s days")) % {"days": f.window.days},
+        description=t(N_("Hours from the scheduler taking a job to its first start, per "
+                         "factory.")))
 
 
-def startup_share(f: StartupShareRead) -> str:
+def startup_share(f: StartupShareRead, t: Gettext = _english) -> str:
     others = max(f.allocated_gpu_hours - f.startups_gpu_hours - f.smes_gpu_hours, 0.0)
-    share = "no GPU-hours allocated yet" if f.share_startups_and_smes is None else (
-        f"{c.percent(f.share_startups_and_smes)} to start-ups and SMEs")
+    share = t(N_("no GPU-hours allocated yet")) if f.share_startups_and_smes is None else (
+        t(N_("%(share)s to start-ups and SMEs"))
+        % {"share": c.percent(f.share_startups_and_smes)})
     return c.grouped_bar_chart(
-        ["Allocated GPU-hours"],
-        [c.Series("Start-ups", [f.startups_gpu_hours]),
-         c.Series("SMEs (not start-ups)", [f.smes_gpu_hours]),
-         c.Series("Everyone else", [others])],
+        [t(N_("Allocated GPU-hours"))],
+        [c.Series(t(N_("Start-ups")), [f.startups_gpu_hours]),
+         c.Series(t(N_("SMEs (not start-ups)")), [f.smes_gpu_hours]),
+         c.Series(t(N_("Everyone else")), [others])],
         chart_id="startup-share", stacked=True,
-        title="Share of allocated GPU-hours going to start-ups and SMEs",
-        description=f"Allocated GPU-hours by who received them: {share}.")
+        title=t(N_("Share of allocated GPU-hours going to start-ups and SMEs")),
+        description=t(N_("Allocated GPU-hours by who received them: %(share)s."))
+        % {"share": share})
 
 
 def _superscript(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def ai_act_models(f: AiActModels) -> str:
+def ai_act_models(f: AiActModels, t: Gettext = _english) -> str:
     return c.horizontal_bar_chart(
-        [c.Bar(f"10{_superscript(t.exponent)} FLOP", t.models) for t in f.thresholds],
-        chart_id="ai-act-models", title="Models past the AI Act compute thresholds",
-        description="Models whose training compute on the platform is at or over each "
-                    "threshold (10²³: indicative of a general-purpose AI model; 10²⁵: "
-                    "presumed systemic risk).")
+        [c.Bar(f"10{_superscript(x.exponent)} FLOP", x.models) for x in f.thresholds],
+        chart_id="ai-act-models", title=t(N_("Models past the AI Act compute thresholds")),
+        description=t(N_("Models whose training compute on the platform is at or over each "
+                         "threshold (10²³: indicative of a general-purpose AI model; 10²⁵: "
+                         "presumed systemic risk).")))
 
 
 class ChartName(StrEnum):
@@ -114,7 +132,7 @@ class ChartName(StrEnum):
 @dataclass(frozen=True)
 class Chart:
     figure_set: FigureSet
-    draw: Callable[[Any], str]
+    draw: Callable[[Any, Gettext], str]
     pick: Callable[[ObservatoryRead], Any]
 
 
@@ -123,14 +141,22 @@ CHARTS: dict[ChartName, Chart] = {
     N.time_to_first_job: Chart(F.time_to_first_job, time_to_first_job,
                                lambda o: o.time_to_first_job),
     N.gpu_hours_by_organisation_type: Chart(
-        F.gpu_hours, _gpu_hours("by_organisation_type", "organisation-type",
-                                "organisation type"), lambda o: o.gpu_hours),
-    N.gpu_hours_by_country: Chart(F.gpu_hours, _gpu_hours("by_country", "country", "country"),
-                                  lambda o: o.gpu_hours),
-    N.gpu_hours_by_sector: Chart(F.gpu_hours, _gpu_hours("by_sector", "sector", "sector"),
-                                 lambda o: o.gpu_hours),
-    N.gpu_hours_by_factory: Chart(F.gpu_hours, _gpu_hours("by_factory", "factory", "factory"),
-                                  lambda o: o.gpu_hours),
+        F.gpu_hours, _gpu_hours(
+            "by_organisation_type", "organisation-type", N_("GPU-hours by organisation type"),
+            N_("GPU-hours requested, allocated and used, by organisation type.")),
+        lambda o: o.gpu_hours),
+    N.gpu_hours_by_country: Chart(
+        F.gpu_hours, _gpu_hours("by_country", "country", N_("GPU-hours by country"),
+                                N_("GPU-hours requested, allocated and used, by country.")),
+        lambda o: o.gpu_hours),
+    N.gpu_hours_by_sector: Chart(
+        F.gpu_hours, _gpu_hours("by_sector", "sector", N_("GPU-hours by sector"),
+                                N_("GPU-hours requested, allocated and used, by sector.")),
+        lambda o: o.gpu_hours),
+    N.gpu_hours_by_factory: Chart(
+        F.gpu_hours, _gpu_hours("by_factory", "factory", N_("GPU-hours by factory"),
+                                N_("GPU-hours requested, allocated and used, by factory.")),
+        lambda o: o.gpu_hours),
     N.utilisation: Chart(F.factories, utilisation, lambda o: o.factories),
     N.queue_waits: Chart(F.factories, queue_waits, lambda o: o.factories),
     N.startup_share: Chart(F.startup_share, startup_share, lambda o: o.startup_share),
@@ -138,11 +164,12 @@ CHARTS: dict[ChartName, Chart] = {
 }
 
 
-def render(name: ChartName | str, figure: Any) -> str:
-    """One chart from its figure set (e.g. render("utilisation", figures.factories))."""
-    return CHARTS[ChartName(name)].draw(figure)
+def render(name: ChartName | str, figure: Any, t: Gettext = _english) -> str:
+    """One chart from its figure set (e.g. render("utilisation", figures.factories)), its
+    words through `t` (a gettext; English by default)."""
+    return CHARTS[ChartName(name)].draw(figure, t)
 
 
-def all_charts(figures: ObservatoryRead) -> dict[str, str]:
+def all_charts(figures: ObservatoryRead, t: Gettext = _english) -> dict[str, str]:
     """Every chart of the dashboard, by name, as SVG to inline in the page."""
-    return {name.value: chart.draw(chart.pick(figures)) for name, chart in CHARTS.items()}
+    return {name.value: chart.draw(chart.pick(figures), t) for name, chart in CHARTS.items()}

@@ -48,14 +48,20 @@ class FigureSet(StrEnum):
     ai_act_models = "ai-act-models"
 
 
+def N_(message: str) -> str:
+    """Marks a string for the portal's catalogue (babel.cfg): a page shows the table's title
+    and column headings translated; the CSV keeps the keys."""
+    return message
+
+
 F = FigureSet
 FIGURE_SETS: dict[FigureSet, str] = {
-    F.time_to_first_job: "Time from application to first running job, by access mode",
-    F.gpu_hours: "GPU-hours requested, allocated and used, by organisation type, country, "
-                 "sector and factory",
-    F.factories: "Utilisation and queue waits per factory",
-    F.startup_share: "Share of allocated GPU-hours going to start-ups and SMEs",
-    F.ai_act_models: "Models past the AI Act compute thresholds",
+    F.time_to_first_job: N_("Time from application to first running job, by access mode"),
+    F.gpu_hours: N_("GPU-hours requested, allocated and used, by organisation type, country, "
+                    "sector and factory"),
+    F.factories: N_("Utilisation and queue waits per factory"),
+    F.startup_share: N_("Share of allocated GPU-hours going to start-ups and SMEs"),
+    F.ai_act_models: N_("Models past the AI Act compute thresholds"),
 }
 COLUMNS: dict[FigureSet, tuple[str, ...]] = {
     F.time_to_first_job: ("mode", "label", "started", "waiting", "median_hours", "p90_hours"),
@@ -67,6 +73,28 @@ COLUMNS: dict[FigureSet, tuple[str, ...]] = {
     F.startup_share: ("allocated_gpu_hours", "startups_gpu_hours", "smes_gpu_hours",
                       "share_startups", "share_startups_and_smes"),
     F.ai_act_models: ("threshold", "model", "organisation", "flop", "basis"),
+}
+
+
+# What a person reads above each column of a page's table (the CSV's header keeps the keys).
+COLUMN_LABELS: dict[str, str] = {
+    "mode": N_("Mode"), "label": N_("Name"), "started": N_("Started"),
+    "waiting": N_("Waiting"), "median_hours": N_("Median (hours)"),
+    "p90_hours": N_("90th percentile (hours)"), "dimension": N_("By"), "key": N_("Key"),
+    "proposals": N_("Proposals"), "requested_gpu_hours": N_("Requested GPU-hours"),
+    "allocated_gpu_hours": N_("Allocated GPU-hours"), "used_gpu_hours": N_("Used GPU-hours"),
+    "factory": N_("Factory"), "name": N_("Name"), "gpus": N_("GPUs"),
+    "capacity_gpu_hours": N_("Capacity (GPU-hours)"), "utilisation": N_("Utilisation"),
+    "jobs_started": N_("Jobs started"), "wait_median_hours": N_("Median wait (hours)"),
+    "wait_p90_hours": N_("90th percentile wait (hours)"),
+    "window_starts_at": N_("Window starts"), "window_ends_at": N_("Window ends"),
+    "startups_gpu_hours": N_("Start-ups' GPU-hours"),
+    "smes_gpu_hours": N_("SMEs' GPU-hours (not start-ups)"),
+    "share_startups": N_("Share to start-ups"),
+    "share_startups_and_smes": N_("Share to start-ups and SMEs"),
+    "threshold": N_("Threshold (FLOP)"), "model": N_("Model"),
+    "organisation": N_("Organisation"), "flop": N_("Training compute (FLOP)"),
+    "basis": N_("Basis"),
 }
 
 

@@ -44,7 +44,7 @@ def dashboard_page(request: Request, days: int = 30) -> Response:
     if days not in service.WINDOWS:
         raise BadRequest("the window is 7, 30, 90 or 365 days")
     figures = service.cached_figures(request.app.state, days)
-    charts = dashboard.all_charts(figures)
+    charts = dashboard.all_charts(figures, web.gettext(request))
     sections = []
     for figure_set, title, about, chart_names in SECTIONS:
         part = getattr(figures, figure_set.value.replace("-", "_"))
@@ -55,4 +55,4 @@ def dashboard_page(request: Request, days: int = 30) -> Response:
             "csv": f"/api/v1/observatory/{figure_set.value}.csv",
         })
     return web.render(request, "dashboard.html", figures=figures, sections=sections,
-                      days=days, windows=service.WINDOWS)
+                      days=days, windows=service.WINDOWS, column_labels=tables.COLUMN_LABELS)
