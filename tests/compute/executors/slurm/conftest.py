@@ -177,6 +177,23 @@ def wait_for(executor: SlurmExecutor, external_id: str,
     raise AssertionError(f"job {external_id} did not get there in {timeout} s; last: {snap}")
 
 
+def wait_for_accounting(executor: SlurmExecutor, external_id: str,
+                        done: Callable[[JobSnapshot], bool], timeout: float = 30,
+                        interval: float = 0.2) -> JobSnapshot:
+    """What accounting says of the job, once `done`: slurmctld sends a job's end to slurmdbd
+    asynchronously, so just after slurmctld reports the end the database may still say
+    PENDING (seen once in CI)."""
+    deadline = time.monotonic() + timeout
+    snap = None
+    while time.monotonic() < deadline:
+        snap = executor.accounting_snapshot(external_id)
+        if snap is not None and done(snap):
+            return snap
+        time.sleep(interval)
+    raise AssertionError(f"accounting of job {external_id} did not get there in {timeout} s; "
+                         f"last: {snap}")
+
+
 def in_state(*states: ExternalState) -> Callable[[JobSnapshot], bool]:
     return lambda snap: snap.state in states
 

@@ -39,6 +39,7 @@ from tests.compute.executors.slurm.conftest import (
     in_state,
     new_job_id,
     wait_for,
+    wait_for_accounting,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
@@ -111,8 +112,7 @@ def test_exit_3_is_failed_with_exit_code_3(executor: SlurmExecutor,
     assert snap.reason == "NonZeroExitCode"
     # what accounting says once slurmctld has forgotten the job (MinJobAge): slurmdb REST
     # loses the code in 22.05, sacct (the CLI fall-back) supplies it
-    from_db = executor.accounting_snapshot(external_id)
-    assert from_db is not None
+    from_db = wait_for_accounting(executor, external_id, FINISHED)
     assert (from_db.state, from_db.exit_code) == (ExternalState.failed, 3)
 
 
