@@ -60,12 +60,6 @@ def _hours(groups: Sequence[HoursGroupRead], chart_id: str, title: str, descript
         chart_id=chart_id, title=t(title), description=t(description))
 
 
-def _gpu_hours(attribute: str, key: str, title: str, description: str
-               ) -> Callable[[GpuHours, Gettext], str]:
-    def draw(f: GpuHours, t: Gettext = _english) -> str:
-        return _hours(getattr(f, attribute), f"gpu-hours-by-{key}", title, description, t)
-
-    return draw
 
 
 def utilisation(f: FactoryLoads, t: Gettext = _english) -> str:
@@ -137,26 +131,31 @@ class Chart:
 
 
 N, F = ChartName, FigureSet
+
+
+def _gpu_hours(attribute: str, key: str, title: str, description: str) -> Chart:
+    """A GPU-hours chart by one dimension of the gpu-hours figure set."""
+    def draw(f: GpuHours, t: Gettext = _english) -> str:
+        return _hours(getattr(f, attribute), f"gpu-hours-by-{key}", title, description, t)
+
+    return Chart(F.gpu_hours, draw, lambda o: o.gpu_hours)
+
+
 CHARTS: dict[ChartName, Chart] = {
     N.time_to_first_job: Chart(F.time_to_first_job, time_to_first_job,
                                lambda o: o.time_to_first_job),
-    N.gpu_hours_by_organisation_type: Chart(
-        F.gpu_hours, _gpu_hours(
-            "by_organisation_type", "organisation-type", N_("GPU-hours by organisation type"),
-            N_("GPU-hours requested, allocated and used, by organisation type.")),
-        lambda o: o.gpu_hours),
-    N.gpu_hours_by_country: Chart(
-        F.gpu_hours, _gpu_hours("by_country", "country", N_("GPU-hours by country"),
-                                N_("GPU-hours requested, allocated and used, by country.")),
-        lambda o: o.gpu_hours),
-    N.gpu_hours_by_sector: Chart(
-        F.gpu_hours, _gpu_hours("by_sector", "sector", N_("GPU-hours by sector"),
-                                N_("GPU-hours requested, allocated and used, by sector.")),
-        lambda o: o.gpu_hours),
-    N.gpu_hours_by_factory: Chart(
-        F.gpu_hours, _gpu_hours("by_factory", "factory", N_("GPU-hours by factory"),
-                                N_("GPU-hours requested, allocated and used, by factory.")),
-        lambda o: o.gpu_hours),
+    N.gpu_hours_by_organisation_type: _gpu_hours(
+        "by_organisation_type", "organisation-type", N_("GPU-hours by organisation type"),
+        N_("GPU-hours requested, allocated and used, by organisation type.")),
+    N.gpu_hours_by_country: _gpu_hours(
+        "by_country", "country", N_("GPU-hours by country"),
+        N_("GPU-hours requested, allocated and used, by country.")),
+    N.gpu_hours_by_sector: _gpu_hours(
+        "by_sector", "sector", N_("GPU-hours by sector"),
+        N_("GPU-hours requested, allocated and used, by sector.")),
+    N.gpu_hours_by_factory: _gpu_hours(
+        "by_factory", "factory", N_("GPU-hours by factory"),
+        N_("GPU-hours requested, allocated and used, by factory.")),
     N.utilisation: Chart(F.factories, utilisation, lambda o: o.factories),
     N.queue_waits: Chart(F.factories, queue_waits, lambda o: o.factories),
     N.startup_share: Chart(F.startup_share, startup_share, lambda o: o.startup_share),

@@ -110,10 +110,9 @@ class FullTextIndex:
 
     def search(self, query_terms: Sequence[str], k: int) -> list[Hit]:
         """The best `k` units containing any of the terms, by BM25 with boosted titles."""
-        distinct = list(dict.fromkeys(t for t in query_terms if t))
-        if not distinct:
+        match = any_of(query_terms)
+        if match is None:
             return []
-        match = " OR ".join(f'"{t}"' for t in distinct)
         w = WEIGHTS
         rows = (
             self._db()
@@ -125,6 +124,13 @@ class FullTextIndex:
             .fetchall()
         )
         return [Hit(rowid - 1, -rank) for rowid, rank in rows]
+
+
+def any_of(query_terms: Sequence[str]) -> str | None:
+    """An FTS5 query matching any of the terms (each quoted, so no term is read as an
+    operator), or None when there are none."""
+    distinct = list(dict.fromkeys(t for t in query_terms if t))
+    return " OR ".join(f'"{t}"' for t in distinct) if distinct else None
 
 
 def _stemmed(text: str, lang: Lang) -> str:

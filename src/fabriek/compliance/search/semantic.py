@@ -120,11 +120,7 @@ class SemanticIndex:
                 raise Cancelled("embedding the Act was stopped")
             chunks.append(encoder.encode(texts[start : start + _CHUNK]))
         vectors = np.concatenate(chunks).astype(np.float32)
-        save_atomically(path, vectors)
-        for old in path.parent.glob(f"act-index-{lang}-*-*.npy"):
-            if old != path:
-                with contextlib.suppress(FileNotFoundError):
-                    old.unlink()
+        save_atomically(path, vectors, replacing=f"act-index-{lang}-*-*.npy")
         return cls(encoder, vectors)
 
     def similarities(self, question: str) -> np.ndarray:
@@ -147,7 +143,9 @@ class SemanticIndex:
         return self.vectors @ (moved / norm if norm > 0 else moved)
 
 
-def save_atomically(path: Path, vectors: Any) -> None:
+def save_atomically(path: Path, vectors: Any, *, replacing: str | None = None) -> None:
+    """Write `vectors` to `path` (a reader sees the old file or the new one), then remove the
+    older files beside it that match the glob `replacing` (stale caches)."""
     import numpy as np
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
@@ -159,3 +157,7 @@ def save_atomically(path: Path, vectors: Any) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    for old in path.parent.glob(replacing) if replacing else ():
+        if old != path:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()

@@ -104,6 +104,8 @@ class ActSearch:
         self._lock = threading.Lock()
         self._indexes: dict[Lang, FullTextIndex] = {}
         self._topics: dict[Lang, TopicIndex] = {}
+        # The English everyday phrases embedded, built with the English unit embeddings (so
+        # never on a question's path); None until then or when no language uses them.
         self._topic_vectors: TopicVectors | None = None
         self._semantic: dict[Lang, embeddings.SemanticIndex] = {}
         self._semantic_failed: set[Lang] = set()
@@ -139,11 +141,6 @@ class ActSearch:
             if lang not in self._indexes:
                 self._indexes[lang] = FullTextIndex.open(self.cache_dir, lang)
             return self._indexes[lang]
-
-    def topic_vectors(self) -> TopicVectors | None:
-        """The English everyday phrases embedded, built with the English unit embeddings (so
-        never on a question's path); None until then or when no language uses them."""
-        return self._topic_vectors
 
     def topic_index(self, lang: Lang) -> TopicIndex:
         with self._lock:
@@ -370,7 +367,7 @@ class ActSearch:
             params = replace(params, topic_lift=params.topic_lift_full_text)
         topics = self.topic_index(chosen).search(expanded) if params.topic_lift > 0 else None
         if topics is not None and vector is not None and params.topic_semantic > 0:
-            phrases = self.topic_vectors()
+            phrases = self._topic_vectors
             if phrases is not None:
                 topics = blend(topics, phrases.similarities(vector), params.topic_semantic)
         provisions: list[Passage] = []

@@ -11,7 +11,6 @@ Act words to the question, this adds people's words to the provisions.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sqlite3
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, RootModel, field_validator
 
+from fabriek.compliance.search.index import any_of
 from fabriek.compliance.search.semantic import save_atomically
 from fabriek.compliance.search.text import LANGS, Lang, terms
 
@@ -91,19 +91,14 @@ class TopicIndex:
 
     def search(self, query_terms: Sequence[str]) -> dict[str, float]:
         """Provision id → BM25 score (higher is better) of those sharing a term with the query."""
-        distinct = list(dict.fromkeys(t for t in query_terms if t))
-        if not distinct:
+        match = any_of(query_terms)
+        if match is None:
             return {}
-        match = " OR ".join(f'"{t}"' for t in distinct)
         with self._lock:
             rows = self._db.execute(
                 "SELECT rowid, bm25(topics) FROM topics WHERE topics MATCH ?", (match,)
             ).fetchall()
         return {self.items[row - 1][0]: -rank for row, rank in rows}
-
-    def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
 
 
 def blend(
@@ -146,11 +141,7 @@ class TopicVectors:
         else:
             vectors = encoder.encode([p for _, p in phrases]).astype(np.float32)
             cache_dir.mkdir(parents=True, exist_ok=True)
-            save_atomically(path, vectors)
-            for old in cache_dir.glob("act-topics-en-*.npy"):
-                if old != path:
-                    with contextlib.suppress(FileNotFoundError):
-                        old.unlink()
+            save_atomically(path, vectors, replacing="act-topics-en-*.npy")
         owners = np.array([i for i, _ in phrases])
         return cls(items, owners, vectors)
 
