@@ -43,9 +43,11 @@ async def access_config(request: Request) -> AccessConfig:
 
 
 def _read_session(request: Request) -> Iterator[Session]:
-    session = _db(request).session(readonly=True)
+    db = _db(request)
+    session = db.session(readonly=True)
     try:
         yield session
+        db.end_read(session)
     finally:
         session.rollback()
         session.close()

@@ -212,9 +212,17 @@ class Database:
         self.url = settings.resolved_database_url()
         self.engine = make_engine(self.url, pool_size=settings.db_pool_size)
         self._rw = sessionmaker(self.engine, expire_on_commit=False)
-        self._ro = sessionmaker(
-            self.engine.execution_options(fabriek_readonly=True), expire_on_commit=False
-        )
+        postgresql = self.engine.dialect.name == "postgresql"
+        # On PostgreSQL a read-only session is a READ ONLY transaction (psycopg sends BEGIN
+        # READ ONLY; any write fails) and ends with COMMIT, which for it changes nothing. Not
+        # with ROLLBACK: psycopg forgets every statement it has prepared on the connection at
+        # each ROLLBACK (and deallocates them on the server), so with reads ending that way no
+        # statement stayed prepared and every statement was parsed and planned anew.
+        self._commit_reads = postgresql
+        readonly = {"fabriek_readonly": True} | ({"postgresql_readonly": True} if postgresql
+                                                 else {})
+        self._ro = sessionmaker(self.engine.execution_options(**readonly),
+                                expire_on_commit=False)
         # One-statement reads (the token lookup): no BEGIN/ROLLBACK round trips on PostgreSQL.
         self._auth = self._ro if self.engine.dialect.name == "sqlite" else sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
@@ -230,14 +238,22 @@ class Database:
         session = (self._ro if readonly else self._rw)()
         try:
             yield session
-            if not readonly:
+            if readonly:
+                self.end_read(session)
+            else:
                 session.commit()
-            # A read-only session is just closed: its objects stay readable, detached.
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    def end_read(self, session: Session) -> None:
+        """Before closing a read-only session that succeeded: COMMIT its transaction where
+        that is how reads end (PostgreSQL); elsewhere closing it rolls back. Its objects stay
+        readable, detached."""
+        if self._commit_reads and session.in_transaction():
+            session.commit()
 
     def session(self, *, readonly: bool = False) -> Session:
         return (self._ro if readonly else self._rw)()
