@@ -1,9 +1,10 @@
 """Throughput of the Playground path (draft + submit → accepted with an allocation) over HTTP.
 
 For each backend (SQLite in a fresh data directory; PostgreSQL in a throw-away server from
-scripts/pg.sh) this starts `fabriek serve` on a free loopback port, creates one applicant per
-client (in-process, before the server starts) and one vouched, eligible start-up per applicant
-(through the API), then measures, with C concurrent clients:
+scripts/pg.sh, reached over its Unix socket unless `--pg-connection tcp`) this starts
+`fabriek serve` on a free loopback port, creates one applicant per client (in-process, before
+the server starts) and one vouched, eligible start-up per applicant (through the API), then
+measures, with C concurrent clients:
 
 1. the baseline: GET /api/v1/health under the same concurrency, the server's floor cost per
    request (routing, a pooled session, `SELECT 1`, JSON out);
@@ -178,13 +179,16 @@ class Postgres:
     url: str
 
     @classmethod
-    def start(cls) -> Postgres:
+    def start(cls, connection: str) -> Postgres:
+        """`connection`: "socket" (the Unix socket, as an API on the database's host connects)
+        or "tcp" (loopback)."""
         r = subprocess.run([str(PG_SH), "start"], capture_output=True, text=True, timeout=600,
                            check=False)
         if r.returncode != 0:
             raise RuntimeError(f"scripts/pg.sh start failed: {r.stderr.strip()}")
-        env = dict(re.findall(r"(\w+)=(\S+)", r.stdout))
-        return cls(env["PGTEST_DIR"], env["FABRIEK_PG_URL"])
+        env = {k: v.strip("'") for k, v in re.findall(r"(\w+)=('[^']*'|\S+)", r.stdout)}
+        return cls(env["PGTEST_DIR"], env["FABRIEK_PG_SOCKET_URL" if connection == "socket"
+                                          else "FABRIEK_PG_URL"])
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -832,7 +836,7 @@ def run_backend(backend: str, args: argparse.Namespace, server_kind: str) -> dic
                                       "FABRIEK_DB_POOL_SIZE": args.pool_size}
         if backend == "postgresql":
             log("starting a throw-away PostgreSQL (scripts/pg.sh)")
-            pg = Postgres.start()
+            pg = Postgres.start(args.pg_connection)
             env["FABRIEK_DATABASE_URL"] = pg.url
         with environment(env):
             log(f"{backend}: migrating and creating {args.clients} applicants in-process")
@@ -1001,7 +1005,9 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
           f"{args.warmup:g} s warm-up + {span(args)}, flow {args.flow}", file=out)
     for r in results:
         b, w = r["baseline_health"], r["proposals"]
-        print(f"\n== {r['backend']} ({r['server_command']})", file=out)
+        over = (f", database over its {'Unix socket' if args.pg_connection == 'socket' else 'TCP'}"
+                if r["backend"] == "postgresql" else "")
+        print(f"\n== {r['backend']} ({r['server_command']}){over}", file=out)
         print(f"  accepted proposals/s   {w['accepted_per_s']:>8}   ({w['accepted']} in "
               f"{w['window_s']} s)", file=out)
         print(f"  requests/s             {w['requests_per_s']:>8}", file=out)
@@ -1098,6 +1104,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the after-run check of states and the audit chain")
     ap.add_argument("--profile", metavar="DIR",
                     help="record the server with py-spy during the measured window")
+    ap.add_argument("--pg-connection", choices=["socket", "tcp"], default="socket",
+                    help="how the API reaches PostgreSQL: its Unix socket (default; a database "
+                         "on the API's host is reached so) or loopback TCP")
     ap.add_argument("--no-pg-activity", dest="pg_activity", action="store_false",
                     help="do not sample pg_stat_activity during the PostgreSQL run")
     ap.add_argument("--json", metavar="OUT", help="write all figures as JSON")

@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/pg.sh start)"   # exports PGTEST_DIR PGHOST PGPORT PGUSER PGDATABASE FABRIEK_PG_URL
 #   ...                             # FABRIEK_PG_URL=postgresql+psycopg://postgres@127.0.0.1:PORT/fabriek
+#                                   # FABRIEK_PG_SOCKET_URL: the same over the Unix socket
 #   scripts/pg.sh stop "$PGTEST_DIR"
 #
 # The server listens on 127.0.0.1 only (plus a Unix socket in PGTEST_DIR), trusts local
@@ -69,7 +70,8 @@ start)
   as_pg "$pgbin/createdb" -h "$dir" -p "$port" -U postgres "$db"
   trap - ERR
   echo "export PGTEST_DIR=$dir PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=$db" \
-       "FABRIEK_PG_URL=postgresql+psycopg://postgres@127.0.0.1:$port/$db"
+       "FABRIEK_PG_URL=postgresql+psycopg://postgres@127.0.0.1:$port/$db" \
+       "FABRIEK_PG_SOCKET_URL='postgresql+psycopg://postgres@/$db?host=$dir&port=$port'"
   ;;
 stop)
   dir=${2:?usage: $0 stop DIR}
