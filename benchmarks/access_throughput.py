@@ -1005,8 +1005,8 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
           f"{args.warmup:g} s warm-up + {span(args)}, flow {args.flow}", file=out)
     for r in results:
         b, w = r["baseline_health"], r["proposals"]
-        over = (f", database over its {'Unix socket' if args.pg_connection == 'socket' else 'TCP'}"
-                if r["backend"] == "postgresql" else "")
+        over = (", database over its Unix socket" if args.pg_connection == "socket" else
+                ", database over loopback TCP") if r["backend"] == "postgresql" else ""
         print(f"\n== {r['backend']} ({r['server_command']}){over}", file=out)
         print(f"  accepted proposals/s   {w['accepted_per_s']:>8}   ({w['accepted']} in "
               f"{w['window_s']} s)", file=out)
