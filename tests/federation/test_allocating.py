@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from fabriek.access.models import Allocation, AllocationSite
 from fabriek.compute.executors.local import LocalExecutor
@@ -30,6 +30,7 @@ from fabriek.federation.models import Partition
 from fabriek.identity.enums import Role
 from tests.api import helpers as h
 from tests.compute import helpers as ch
+from tests.conftest import LOCAL_TEST_NODES
 from tests.support.federation import add_factory
 from tests.support.postgres import free_port
 
@@ -94,6 +95,32 @@ def test_concurrent_acceptances_never_over_commit_a_partition(app_client, make_p
         a = s.execute(select(Allocation)).scalars().first()
         days = (a.end_on - a.start_on).days + 1
     assert max(rows.values()) == pytest.approx(2 * 2000 * 7 / days)  # two full weeks' shares
+
+
+def test_ledger_rows_are_created_once_then_only_locked(app_client, make_person, database):
+    """The first acceptance on a partition creates its ledger rows for the window; a later
+    one whose ranking saw them all only locks and updates them (rows are never deleted)."""
+    monday = _next_monday().isoformat()
+    people = [make_person(f"l{i}@lumen.example") for i in range(2)]
+    orgs = [h.org(app_client, p, registration_id=f"KVK-3000000{i}")
+            for i, p in enumerate(people)]
+    inserts: list[int] = []
+
+    def count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO capacity_ledger"):
+            inserts.append(len(params) if executemany else 1)
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        h.accepted(app_client, people[0], orgs[0], start_on=monday)
+        first = list(inserts)
+        h.accepted(app_client, people[1], orgs[1], start_on=monday)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    rows = _ledger_is_consistent(database, ("local", "gpu"), 4 * LOCAL_TEST_NODES)
+    assert first and sum(first) == len(rows)  # one row per week of the window
+    assert inserts == first  # the second acceptance inserted nothing
+    assert all(hours > 0 for hours in rows.values())
 
 
 def test_an_acceptance_that_loses_the_race_keeps_no_allocation(app_client, make_person,

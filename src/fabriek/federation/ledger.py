@@ -48,15 +48,18 @@ def committed(session: Session, keys: Iterable[SiteKey], start_on: date, end_on:
     return out
 
 
-def lock(session: Session, key: SiteKey, start_on: date, end_on: date) -> dict[date, float]:
-    """Lock the partition's ledger rows for the window (creating missing ones) and return them."""
+def lock(session: Session, key: SiteKey, start_on: date, end_on: date, *, create: bool = True
+         ) -> dict[date, float]:
+    """Lock the partition's ledger rows for the window and return them. `create`: first make
+    the missing ones (False: the caller saw them all; rows are never deleted)."""
     weeks = weeks_between(start_on, end_on)
-    # One executemany for the missing rows: a multi-VALUES INSERT compiles anew for every
-    # window length, and the ORM's bulk paths cost more than the I/O here.
     connection = session.connection()
-    connection.execute(_CREATE[connection.dialect.name == "postgresql"], [
-        {"factory": key[0], "partition": key[1], "week": w, "committed_gpu_hours": 0.0}
-        for w in weeks])
+    if create:
+        # One executemany for the missing rows: a multi-VALUES INSERT compiles anew for every
+        # window length, and the ORM's bulk paths cost more than the I/O here.
+        connection.execute(_CREATE[connection.dialect.name == "postgresql"], [
+            {"factory": key[0], "partition": key[1], "week": w, "committed_gpu_hours": 0.0}
+            for w in weeks])
     rows = connection.execute(_LOCK, {"f": key[0], "p": key[1], "first": weeks[0],
                                       "last": weeks[-1]})
     return {week: committed_gpu_hours for week, committed_gpu_hours in rows}

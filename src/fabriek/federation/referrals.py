@@ -71,6 +71,9 @@ class Referral:
     request: ReferralRequest
     federation: Federation
     rankings: list[Ranking]
+    # The partitions whose ledger rows for every week of the request existed when it was
+    # ranked. Ledger rows are never deleted, so taking capacity there needs no INSERT of them.
+    ledger_rows_exist: frozenset[SiteKey] = frozenset()
 
     @property
     def eligible(self) -> list[Ranking]:
@@ -103,7 +106,9 @@ def rank(session: Session, config: FederationConfig, request: ReferralRequest, *
     committed = ledger.committed(session, keys, request.start_on, request.end_on)
     rankings = refer(request, federation, committed, config.referral,
                      connected_only=connected_only)
-    return Referral(request, federation, rankings)
+    weeks = len(capacity.weeks_between(request.start_on, request.end_on))
+    return Referral(request, federation, rankings,
+                    frozenset(k for k, rows in committed.items() if len(rows) == weeks))
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ def plan_and_take(session: Session, config: FederationConfig, referral: Referral
         key = (choice.factory_id, choice.partition_id or "")
         part = referral.federation.partition(*key)
         assert part is not None
-        locked = ledger.lock(session, key, request.start_on, request.end_on)
+        locked = ledger.lock(session, key, request.start_on, request.end_on,
+                             create=key not in referral.ledger_rows_exist)
         fit = capacity.fit(part, locked, referral.federation.maintenance, gpu_hours,
                            request.start_on, request.end_on,
                            operational=referral.federation.by_id[key[0]].operational)
