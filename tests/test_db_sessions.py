@@ -1,18 +1,22 @@
-"""Read-only units of work: on PostgreSQL a READ ONLY transaction that ends with COMMIT, so a
-write in one fails and the statements psycopg prepared on the connection are kept."""
+"""Database sessions. Read-only units of work: on PostgreSQL a READ ONLY transaction that ends
+with COMMIT, so a write in one fails and the statements psycopg prepared on the connection are
+kept. The pool: it outlives a PostgreSQL restart."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import InternalError
+from sqlalchemy.exc import InternalError, OperationalError
 
 from fabriek.access.models import Proposal
+from fabriek.db import session as session_module
+from fabriek.db.migrate import upgrade
 from fabriek.db.session import Database
 from fabriek.identity.models import User
 from fabriek.identity.principal import SYSTEM
 from fabriek.identity.service import create_user
 from fabriek.settings import Settings
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +59,32 @@ def test_prepared_statements_outlive_read_only_units_of_work(database: Database)
             assert any("proposals.reference" in p for p in prepared)
     finally:
         one.dispose()
+
+
+def test_the_pool_survives_a_postgresql_restart(postgres_server, monkeypatch):
+    """A pooled connection idle for a while is pinged before use, so after the database
+    restarted the next unit of work gets a new connection; one used just before the restart
+    fails once, and the pool then makes all its connections anew."""
+    if postgres_server is None:
+        pytest.skip("PostgreSQL is not installed here (scripts/test.sh installs it)")
+    server = PostgresServer.start(postgres_server.pg_bin)  # its own: this one is restarted
+    db = Database(Settings(database_url=server.create_database("restarts")))
+    try:
+        upgrade(db.engine)
+        with db.unit_of_work() as s:
+            create_user(s, SYSTEM, email="kept@lumen.example", roles=[])
+
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_S", 0.0)  # idle "long enough"
+        server.restart()
+        with db.unit_of_work(readonly=True) as s:
+            assert s.execute(select(User.email)).scalar_one() == "kept@lumen.example"
+
+        monkeypatch.setattr(session_module, "PING_AFTER_IDLE_S", 3600.0)  # "just used"
+        server.restart()
+        with pytest.raises(OperationalError), db.unit_of_work(readonly=True) as s:
+            s.execute(select(User.email)).all()
+        with db.unit_of_work(readonly=True) as s:
+            assert s.execute(select(User.email)).scalar_one() == "kept@lumen.example"
+    finally:
+        db.dispose()
+        server.stop()
