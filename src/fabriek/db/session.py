@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabriek.settings import Settings
@@ -31,35 +30,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
         _configure_sqlite(engine, database if on_disk else None)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=10)
-    _ping_when_idle(engine)
-    return engine
-
-
-# A pooled connection idle this long is pinged before use (the database may have restarted
-# meanwhile). Not every checkout, as pool_pre_ping would: a request checks out up to three
-# connections, each reused within milliseconds under load, and each ping is a round trip.
-# A connection used just before a restart fails its next statement; SQLAlchemy then
-# invalidates the whole pool, so the connections after it are made anew.
-PING_AFTER_IDLE_S = 2.0
-_CHECKED_IN_AT = "fabriek_checked_in_at"
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        since = record.info.get(_CHECKED_IN_AT)  # None: connected just now
-        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_conn)
-        except engine.dialect.loaded_dbapi.Error as e:
-            # The pool drops this connection and checks out (or makes) another.
-            raise DisconnectionError(f"a pooled connection is gone: {e}") from e
-
-    @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
-        record.info[_CHECKED_IN_AT] = time.monotonic()
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
 class FairLock:
